@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 
 from nas.arch import REFERENCES
-from nas.cli._common import print_json, resolve_arch
+from nas.cli._common import command_group, print_json, resolve_arch
 from nas.space import get_space, list_spaces
 
 
@@ -16,8 +16,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_spaces)
 
-    arch = sub.add_parser("arch", help="show or sample architectures").add_subparsers(
-        dest="arch_cmd", required=True)
+    arch = command_group(sub, "arch", "show or sample architectures")
     show = arch.add_parser("show", help="costs and blocks of one arch")
     show.add_argument("arch", help="reference name, canonical arch text, or arch JSON file")
     show.add_argument("--space", help="space the arch must belong to")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -27,3 +28,16 @@ def resolve_arch(spec: str, space: str | None = None, resolution: int | None = N
     if resolution is not None:
         arch = arch.replace(resolution=resolution)
     return arch, sp
+
+
+def command_group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """The subparsers of command group ``name`` (``nas lut ...``), created on first use.
+
+    Several command modules may add commands to one group without knowing about each other.
+    """
+    groups: dict[str, argparse._SubParsersAction] = sub.__dict__.setdefault("_nas_groups", {})
+    if name not in groups:
+        parser = sub.add_parser(name, help=help)
+        groups[name] = parser.add_subparsers(dest=f"{name}_cmd", required=True,
+                                             parser_class=type(parser))
+    return groups[name]
