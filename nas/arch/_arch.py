@@ -23,6 +23,7 @@ The canonical form is unique: parsing then formatting returns the same string, a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -249,15 +250,7 @@ class Arch:
 
     def replace(self, **changes: Any) -> Arch:
         """A copy with some fields changed (the arch itself is immutable)."""
-        fields = {
-            "space": self.space,
-            "resolution": self.resolution,
-            "stages": self.stages,
-            "width": self.width,
-            "depth_mult": self.depth_mult,
-        }
-        fields.update(changes)
-        return Arch(**fields)
+        return dataclasses.replace(self, **changes)
 
 
 def _parse_stage(text: str, index: int) -> Stage:

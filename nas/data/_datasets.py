@@ -54,7 +54,7 @@ class ImageData:
 
 
 def _resize(x: torch.Tensor, resolution: int | None) -> torch.Tensor:
-    if resolution is None or x.shape[-1] == resolution and x.shape[-2] == resolution:
+    if resolution is None or (x.shape[-1] == resolution and x.shape[-2] == resolution):
         return x
     return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
                          antialias=x.shape[-1] > resolution)
@@ -157,8 +157,8 @@ def _read_tree(root: Path, resolution: int, names: tuple[str, ...]) -> tuple[np.
         for f in files:
             try:
                 with Image.open(f) as img:
-                    img = img.convert("RGB").resize((resolution, resolution), Image.Resampling.BILINEAR)
-                    xs.append(np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0)
+                    rgb = img.convert("RGB").resize((resolution, resolution), Image.Resampling.BILINEAR)
+                    xs.append(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0)
             except (UnidentifiedImageError, OSError) as exc:
                 raise NasError(f"imagefolder image {f}: cannot read ({exc})") from None
             ys.append(label)

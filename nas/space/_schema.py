@@ -94,19 +94,19 @@ class _Fields:
             return default
         return self.data[key]
 
-    def int(self, key: str, default: Any = ..., low: int = 1) -> int:
+    def integer(self, key: str, default: Any = ..., low: int = 1) -> int:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise NasError(f"{self.sub(key)}: {value!r} is not an integer >= {low}")
         return value
 
-    def num(self, key: str, default: Any = ...) -> float:
+    def number(self, key: str, default: Any = ...) -> float:
         value = self.raw(key, default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise NasError(f"{self.sub(key)}: {value!r} is not a positive number")
         return float(value)
 
-    def bool(self, key: str, default: Any = ...) -> bool:
+    def flag(self, key: str, default: Any = ...) -> bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
             raise NasError(f"{self.sub(key)}: {value!r} is not true or false")
@@ -123,7 +123,7 @@ class _Fields:
         value = self.raw(key, default)
         if isinstance(value, Mapping):
             r = _Fields(value, self.sub(key))
-            lo, hi, step = r.int("min", low=low), r.int("max", low=low), r.int("step", 1)
+            lo, hi, step = r.integer("min", low=low), r.integer("max", low=low), r.integer("step", 1)
             if hi < lo:
                 raise NasError(f"{self.sub(key)}: max {hi} is below min {lo}")
             value = list(range(lo, hi + 1, step))
@@ -190,12 +190,12 @@ def parse_stage(data: Any, where: str) -> StageSpec:
                 kernels, f.nums("expand"), f.ints("groups", 1), f.bools("se", False)
             )
         )
-    skip = f.bool("skip", False)
+    skip = f.flag("skip", False)
     if skip and per_stage:
         raise NasError(f"{f.sub('skip')}: a per_stage stage cannot skip single layers; use depth choices")
     return StageSpec(
         channels=f.ints("out"),
-        stride=f.int("stride"),
+        stride=f.integer("stride"),
         act=f.choice("act", ACTIVATIONS),
         depth=f.ints("depth", 1),
         ops=ops,
@@ -212,8 +212,8 @@ def parse_head(data: Any, where: str) -> tuple[HeadSpec, ...]:
         f = _Fields(item, f"{where}[{i}]")
         f.check_known(("kind", "out", "act", "scale"))
         kind = f.choice("kind", HEAD_KINDS)
-        out = f.int("out") if kind in ("conv", "fc") else 0
-        items.append(HeadSpec(kind, out, f.choice("act", ACTIVATIONS, "none"), f.bool("scale", True)))
+        out = f.integer("out") if kind in ("conv", "fc") else 0
+        items.append(HeadSpec(kind, out, f.choice("act", ACTIVATIONS, "none"), f.flag("scale", True)))
     if items[-1].kind != "classifier" or sum(h.kind == "classifier" for h in items) != 1:
         raise NasError(f"{where}: the head must end with exactly one {{kind: classifier}}")
     if sum(h.kind == "pool" for h in items) != 1:
@@ -234,7 +234,7 @@ def parse_scaling(data: Any, where: str) -> tuple[ScaleSpec, ...]:
     for name in f.data:
         g = _Fields(f.data[name], f.sub(str(name)))
         g.check_known(("width", "depth", "resolution"))
-        scales.append(ScaleSpec(str(name), g.num("width"), g.num("depth"), g.int("resolution", low=8)))
+        scales.append(ScaleSpec(str(name), g.number("width"), g.number("depth"), g.integer("resolution", low=8)))
     if not scales:
         raise NasError(f"{where}: needs at least one scale")
     return tuple(scales)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,11 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return new
 
 
+@lru_cache(maxsize=4096)
+def _layer(token: str) -> Layer:
+    return Layer.parse(token)
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A validated search space. Build one with :meth:`from_file` or :func:`nas.space.get_space`."""
@@ -87,15 +93,15 @@ class SearchSpace:
         se_f = _Fields(f.raw("se", {}), f.sub("se"))
         se_f.check_known(("ratio", "base", "divisor", "gate", "act"))
         se = SEConvention(
-            ratio=se_f.num("ratio", 0.25),
+            ratio=se_f.number("ratio", 0.25),
             base=se_f.choice("base", ("mid", "in"), "mid"),
-            divisor=se_f.int("divisor", 1),
+            divisor=se_f.integer("divisor", 1),
             gate=se_f.choice("gate", ("sigmoid", "hsigmoid"), "sigmoid"),
             act=se_f.choice("act", ("relu", "swish"), "relu"),
         )
         st = _Fields(f.raw("stem"), f.sub("stem"))
         st.check_known(("out", "kernel", "stride", "act"))
-        stem = StemSpec(st.int("out"), st.int("kernel", 3), st.int("stride", 2),
+        stem = StemSpec(st.integer("out"), st.integer("kernel", 3), st.integer("stride", 2),
                         st.choice("act", ("relu", "relu6", "hswish", "swish", "none")))
         raw_stages = f.raw("stages")
         if not isinstance(raw_stages, list) or not raw_stages:
@@ -104,7 +110,7 @@ class SearchSpace:
         scales = parse_scaling(f.raw("scaling"), f.sub("scaling")) if f.has("scaling") else ()
         resolutions = f.ints("resolution", low=8) if not scales else tuple(
             sorted({s.resolution for s in scales}))
-        default_res = f.int("default_resolution", max(resolutions), low=8)
+        default_res = f.integer("default_resolution", max(resolutions), low=8)
         space = cls(
             name=name,
             description=str(f.raw("description", "")),
@@ -112,9 +118,9 @@ class SearchSpace:
             resolutions=resolutions,
             widths=f.nums("width", 1.0) if not scales else tuple(sorted({s.width for s in scales})),
             default_resolution=default_res,
-            channel_divisor=f.int("channel_divisor", 8),
-            skip_projection=f.bool("skip_projection", False),
-            expand_conv_at_e1=f.bool("expand_conv_at_e1", False),
+            channel_divisor=f.integer("channel_divisor", 8),
+            skip_projection=f.flag("skip_projection", False),
+            expand_conv_at_e1=f.flag("expand_conv_at_e1", False),
             se=se,
             stem=stem,
             stages=stages,
@@ -148,7 +154,7 @@ class SearchSpace:
         dm = max((s.depth for s in self.scales), default=1.0)
         return math.ceil(max(self.stages[stage].depth) * dm)
 
-    @property
+    @cached_property
     def genes(self) -> tuple[Gene, ...]:
         """Every gene with more than one choice, in a fixed order."""
         genes: list[Gene] = []
@@ -166,6 +172,10 @@ class SearchSpace:
                 genes.extend(Gene(f"s{i}.l{j}.op", self.layer_choices(i, j))
                              for j in range(self.max_layers(i)))
         return tuple(g for g in genes if len(g.choices) > 1)
+
+    @cached_property
+    def _gene_index(self) -> dict[str, Gene]:
+        return {g.name: g for g in self.genes}
 
     def _constant(self, name: str) -> GeneValue:
         """The value of a gene that has one choice (and is therefore not in :attr:`genes`)."""
@@ -186,7 +196,7 @@ class SearchSpace:
 
     def decode(self, values: Mapping[str, GeneValue]) -> Arch:
         """Gene values (a dict with an entry per gene in :attr:`genes`) to an :class:`Arch`."""
-        known = {g.name: g for g in self.genes}
+        known = self._gene_index
         for name, value in values.items():
             if name in known and value not in known[name].choices:
                 raise NasError(f"space {self.name}: gene {name!r} value {value!r} not in "
@@ -207,11 +217,9 @@ class SearchSpace:
         stages = []
         for i, spec in enumerate(self.stages):
             n = math.ceil(int(get(f"s{i}.depth")) * dm)
-            if spec.per_stage:
-                tokens = [str(get(f"s{i}.op"))] * n
-            else:
-                tokens = [str(get(f"s{i}.l{j}.op")) for j in range(n)]
-            stages.append(Stage(int(get(f"s{i}.channels")), tuple(Layer.parse(t) for t in tokens)))
+            ops = [f"s{i}.op"] * n if spec.per_stage else [f"s{i}.l{j}.op" for j in range(n)]
+            tokens = [str(get(name)) for name in ops]
+            stages.append(Stage(int(get(f"s{i}.channels")), tuple(_layer(t) for t in tokens)))
         return Arch(self.name, res, tuple(stages), width=width, depth_mult=dm)
 
     def encode(self, arch: Arch) -> dict[str, GeneValue]:
@@ -244,8 +252,13 @@ class SearchSpace:
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> Arch:
         """Suggest every gene through an Optuna trial (all genes in every trial, for NSGA-II)."""
-        return self.decode({g.name: trial.suggest_categorical(g.name, list(g.choices))  # type: ignore[arg-type]
-                            for g in self.genes})
+        values: dict[str, GeneValue] = {}
+        for g in self.genes:
+            value = trial.suggest_categorical(g.name, list(g.choices))
+            if value is None:
+                raise NasError(f"space {self.name}: Optuna suggested None for gene {g.name!r}")
+            values[g.name] = value
+        return self.decode(values)
 
     @property
     def size(self) -> int:
