@@ -1,0 +1,143 @@
+"""Calibration: the gap between a sum of isolated block timings and a whole network, modelled.
+
+A network's latency is predicted as a linear function of per-network features::
+
+    latency = sum_k a_k * (ms of blocks of kind k) + sum_k b_k * (count of kind k) + c
+
+``a_k >= 0`` scales each block kind's isolated timing (cache state between blocks, fused or
+unfused work), ``b_k`` is a per-block constant of kind ``k`` (framework dispatch, per-call
+overhead counted in every isolated timing but paid once per network, or kernel-launch cost on a
+GPU) and ``c`` a per-network constant. The coefficients are fitted on whole networks measured
+end-to-end, weighted by ``1 / measured`` so that relative error is what is minimized, with a
+small ridge pull towards the naive model (``a = 1``, ``b = c = 0``) so that features a
+calibration set cannot tell apart (e.g. a head that every network shares) stay neutral.
+
+One coefficient vector is fitted per input resolution (``"224"``), plus ``"all"`` as the fallback
+for resolutions the calibration did not see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import lsq_linear
+
+from nas._errors import NasError
+from nas.blocks import KINDS
+
+FEATURES: tuple[str, ...] = (*(f"ms:{k}" for k in KINDS), *(f"n:{k}" for k in KINDS), "const")
+_N_KINDS = len(KINDS)
+NEUTRAL = np.array([1.0] * _N_KINDS + [0.0] * _N_KINDS + [0.0])
+RIDGE = 1e-3
+
+
+def key_features(kind: str, ms: float) -> np.ndarray:
+    """The feature row one block contributes (its ms under its kind, a count of one)."""
+    row = np.zeros(len(FEATURES))
+    i = KINDS.index(kind)
+    row[i] = ms
+    row[_N_KINDS + i] = 1.0
+    return row
+
+
+def network_features(rows: np.ndarray) -> np.ndarray:
+    """Features of a network from its blocks' rows (sum, plus the constant)."""
+    out = rows.sum(axis=0)
+    out[-1] = 1.0
+    return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted coefficients per resolution group, and the measured networks they came from."""
+
+    groups: Mapping[str, np.ndarray]
+    samples: tuple[dict[str, Any], ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def coef_for(self, resolution: int) -> np.ndarray:
+        """Coefficients for ``resolution``: its own group, else ``"all"``."""
+        coef = self.groups.get(str(resolution))
+        if coef is None:
+            coef = self.groups.get("all")
+        if coef is None:
+            return NEUTRAL
+        return coef
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": "relative-weighted bounded least squares on per-kind sums and counts",
+            "features": list(FEATURES),
+            "groups": {g: [float(v) for v in c] for g, c in sorted(self.groups.items())},
+            "meta": dict(self.meta),
+            "samples": list(self.samples),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Calibration:
+        if not isinstance(data, Mapping):
+            raise NasError(f"{where}: expected an object")
+        feats = data.get("features")
+        if list(feats or ()) != list(FEATURES):
+            raise NasError(f"{where}: field 'features' is {feats!r}; "
+                           f"this version knows {list(FEATURES)}")
+        groups_raw = data.get("groups")
+        if not isinstance(groups_raw, Mapping) or not groups_raw:
+            raise NasError(f"{where}: field 'groups' must map a resolution (or 'all') "
+                           "to coefficients")
+        groups: dict[str, np.ndarray] = {}
+        for name, coef in groups_raw.items():
+            arr = np.asarray(coef, dtype=float) if isinstance(coef, list) else None
+            if arr is None or arr.shape != (len(FEATURES),) or not np.all(np.isfinite(arr)):
+                raise NasError(f"{where}: groups.{name} must be {len(FEATURES)} finite numbers")
+            groups[str(name)] = arr
+        samples = data.get("samples", [])
+        if not isinstance(samples, list) or not all(isinstance(s, Mapping) for s in samples):
+            raise NasError(f"{where}: field 'samples' must be a list of objects")
+        meta = data.get("meta", {})
+        if not isinstance(meta, Mapping):
+            raise NasError(f"{where}: field 'meta' must be an object")
+        return cls(groups, tuple(dict(s) for s in samples), dict(meta))
+
+
+def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE) -> np.ndarray:
+    """Fit one coefficient vector: minimize relative squared error, ``a_k >= 0``.
+
+    Args:
+        x: ``(networks, len(FEATURES))`` feature matrix.
+        y: measured latencies (ms), positive.
+        ridge: pull towards :data:`NEUTRAL` (identifies features the data cannot).
+    """
+    if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y) or len(y) == 0:
+        raise NasError(f"calibration needs a (n, {len(FEATURES)}) matrix and n latencies")
+    if np.any(y <= 0):
+        raise NasError("calibration latencies must be positive")
+    a = x / y[:, None]
+    b = np.ones(len(y))
+    # Scale the ridge by each column's typical size so it is equally weak for ms and counts.
+    scale = np.sqrt(np.mean(a**2, axis=0)) + 1e-12
+    reg = np.sqrt(ridge * len(y)) * np.diag(scale)
+    a_aug = np.vstack([a, reg])
+    b_aug = np.concatenate([b, reg @ NEUTRAL])
+    lower = np.array([0.0] * _N_KINDS + [-np.inf] * (_N_KINDS + 1))
+    res = lsq_linear(a_aug, b_aug, bounds=(lower, np.full(len(FEATURES), np.inf)), method="bvls")
+    return np.asarray(res.x, dtype=float)
+
+
+def fit_calibration(
+    x: np.ndarray,
+    y: np.ndarray,
+    resolutions: Sequence[int],
+    samples: Sequence[dict[str, Any]],
+    meta: Mapping[str, Any],
+) -> Calibration:
+    """Fit one coefficient vector per resolution plus ``"all"``; store the samples with them."""
+    res = np.asarray(resolutions)
+    groups = {"all": fit_coefficients(x, y)}
+    for r in sorted(set(res.tolist())):
+        mask = res == r
+        groups[str(r)] = fit_coefficients(x[mask], y[mask])
+    return Calibration(groups, tuple(samples), dict(meta))

@@ -1,0 +1,431 @@
+"""The latency table: block key -> measured latency on one device and setting, as a JSON file.
+
+File layout (``schema_version`` 1)::
+
+    {"format": "hwnas-latency-table", "schema_version": 1,
+     "device": {name, cores, runtime, runtime_version, threads, batch, dtype, date, ...},
+     "measurement": {backend, device_type, timer, warmup, rounds, ...},
+     "spaces": ["mobilenet_v3"], "resolutions": [32, 224],
+     "configs": [{"space", "resolution", "in_channels", "classes", "widths"}],
+     "source": null, "citation": null, "notes": "",
+     "entries": {"<block key>": {"n", "median", "mean", "p90", "std", "min"}},
+     "calibration": null | {see nas.latency._calibration}}
+
+Times are milliseconds per forward pass of one batch. The table id is the file stem; the content
+hash is a hash of the canonical JSON, so it changes whenever any measured number does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas._errors import NasError
+from nas.arch import Arch
+from nas.blocks import KINDS, Block, arch_to_blocks
+from nas.latency._approx import nearest_estimate
+from nas.latency._calibration import NEUTRAL, Calibration, key_features
+from nas.latency._entry import Entry, Prediction
+from nas.space import SearchSpace, get_space
+
+FORMAT = "hwnas-latency-table"
+SCHEMA_VERSION = 1
+_TOP_FIELDS = ("format", "schema_version", "device", "measurement", "spaces", "resolutions",
+               "configs", "source", "citation", "notes", "space_files", "entries", "calibration")
+_LOWER_CACHE_MAX = 200_000
+
+
+class LatencyTable:
+    """Block key -> latency entry, with the device it was measured on and an optional calibration.
+
+    Build one in memory (``LatencyTable(device=...)`` then :meth:`add_entry`) or load one with
+    :func:`nas.latency.load_table`. Queries never guess: a missing key raises :class:`NasError`
+    naming the table and the key unless ``approximate=True`` is passed.
+    """
+
+    def __init__(
+        self,
+        entries: Mapping[str, Entry] | None = None,
+        *,
+        device: Mapping[str, Any] | None = None,
+        measurement: Mapping[str, Any] | None = None,
+        spaces: Iterable[str] = (),
+        resolutions: Iterable[int] = (),
+        configs: Iterable[Mapping[str, Any]] = (),
+        calibration: Calibration | None = None,
+        source: str | None = None,
+        citation: str | None = None,
+        notes: str = "",
+        space_files: Mapping[str, str] | None = None,
+        path: str | Path | None = None,
+        table_id: str | None = None,
+    ) -> None:
+        self._entries: dict[str, Entry] = {}
+        self.device: dict[str, Any] = dict(device or {})
+        self.measurement: dict[str, Any] = dict(measurement or {})
+        self.spaces: list[str] = sorted(set(spaces))
+        self.resolutions: list[int] = sorted({int(r) for r in resolutions})
+        self.configs: list[dict[str, Any]] = [dict(c) for c in configs]
+        self.calibration = calibration
+        self.source, self.citation, self.notes = source, citation, notes
+        self.space_files: dict[str, str] = dict(space_files or {})
+        self.path = str(path) if path is not None else None
+        self.id = table_id or (Path(path).stem if path is not None else "unsaved")
+        for key, entry in (entries or {}).items():
+            self.add_entry(key, entry)
+
+    # -- builder side ------------------------------------------------------------------------
+    def add_entry(self, key: str | Block, entry: Entry) -> None:
+        """Add or replace one entry (the key is checked and canonicalized)."""
+        block = key if isinstance(key, Block) else Block.parse(key)
+        self._entries[block.key] = entry
+        self._invalidate()
+
+    def add_config(self, space: str, resolution: int, *, in_channels: int, classes: int,
+                   widths: Sequence[float]) -> None:
+        """Record that the table covers ``space`` at ``resolution`` for these channels/classes."""
+        config: dict[str, Any] = {"space": space, "resolution": int(resolution),
+                                  "in_channels": int(in_channels),
+                                  "classes": int(classes),
+                                  "widths": sorted({float(w) for w in widths})}
+        for c in self.configs:
+            if {k: c.get(k) for k in ("space", "resolution", "in_channels", "classes")} == {
+                    k: config[k] for k in ("space", "resolution", "in_channels", "classes")}:
+                c["widths"] = sorted({*c.get("widths", []), *config["widths"]})
+                break
+        else:
+            self.configs.append(config)
+        self.spaces = sorted({*self.spaces, space})
+        self.resolutions = sorted({*self.resolutions, int(resolution)})
+        self._invalidate()
+
+    def set_calibration(self, calibration: Calibration | None) -> None:
+        self.calibration = calibration
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._rows: np.ndarray | None = None
+        self._index: dict[str, int] = {}
+        self._keys: list[str] = []
+        self._bindex: dict[Block, int] = {}
+        self._lowered: dict[tuple[Arch, int, int], tuple[np.ndarray, tuple[str, ...]]] = {}
+        self._approx: dict[str, tuple[float, str]] = {}
+        self._hash: str | None = None
+
+    # -- read side ---------------------------------------------------------------------------
+    @property
+    def entries(self) -> Mapping[str, Entry]:
+        """Read-only view of key -> entry."""
+        return dict(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        k = key.key if isinstance(key, Block) else key
+        return k in self._entries
+
+    @property
+    def schema_version(self) -> int:
+        return SCHEMA_VERSION
+
+    @property
+    def backend(self) -> str:
+        return str(self.measurement.get("backend", self.device.get("runtime", "unknown")))
+
+    @property
+    def device_type(self) -> str:
+        return str(self.measurement.get("device_type", self.device.get("kind", "unknown")))
+
+    @property
+    def threads(self) -> int | None:
+        t = self.device.get("threads")
+        return int(t) if t is not None else None
+
+    @property
+    def batch(self) -> int:
+        return int(self.device.get("batch", 1))
+
+    @property
+    def dtype(self) -> str:
+        return str(self.device.get("dtype", "float32"))
+
+    @property
+    def where(self) -> str:
+        """How errors name this table."""
+        name = f"latency table {self.id!r}"
+        return f"{name} ({self.path})" if self.path else name
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (see the module docstring)."""
+        return {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "device": self.device,
+            "measurement": self.measurement,
+            "spaces": self.spaces,
+            "resolutions": self.resolutions,
+            "configs": self.configs,
+            "source": self.source,
+            "citation": self.citation,
+            "notes": self.notes,
+            "space_files": self.space_files,
+            "entries": {k: self._entries[k].to_dict() for k in sorted(self._entries)},
+            "calibration": self.calibration.to_dict() if self.calibration else None,
+        }
+
+    @property
+    def content_hash(self) -> str:
+        """16 hex digits of SHA-256 over the canonical JSON: identifies the table in results."""
+        if self._hash is None:
+            text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+            self._hash = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self._hash
+
+    def write(self, path: str | Path) -> Path:
+        """Write the table as JSON (atomically: a temporary file, then a rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=False) + "\n")
+        os.replace(tmp, path)
+        self.path, self.id = str(path), path.stem
+        return path
+
+    def summary(self) -> dict[str, Any]:
+        """What ``nas lut list`` shows."""
+        return {
+            "id": self.id,
+            "path": self.path,
+            "device": self.device.get("name", "unknown"),
+            "device_type": self.device_type,
+            "runtime": self.backend,
+            "threads": self.threads,
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "spaces": self.spaces,
+            "resolutions": self.resolutions,
+            "entries": len(self._entries),
+            "calibrated": self.calibration is not None,
+            "content_hash": self.content_hash,
+            "source": self.source,
+        }
+
+    # -- spaces ------------------------------------------------------------------------------
+    def space(self, name: str) -> SearchSpace:
+        """A space the table names; falls back to the space file recorded at build time."""
+        try:
+            return get_space(name)
+        except NasError:
+            if name in self.space_files and Path(self.space_files[name]).is_file():
+                return get_space(self.space_files[name])
+            raise
+
+    # -- queries -----------------------------------------------------------------------------
+    def missing(self, blocks: Iterable[Block]) -> list[Block]:
+        """The blocks (in order, without repeats) whose keys the table lacks."""
+        seen: set[str] = set()
+        out = []
+        for b in blocks:
+            if b.key not in self._entries and b.key not in seen:
+                seen.add(b.key)
+                out.append(b)
+        return out
+
+    def _matrix(self) -> np.ndarray:
+        if self._rows is None:
+            keys = sorted(self._entries)
+            self._index = {k: i for i, k in enumerate(keys)}
+            self._keys = list(keys)
+            # Blocks hash faster than their key text is built: look rows up by Block.
+            self._bindex = {Block.parse(k): i for i, k in enumerate(keys)}
+            rows = [key_features(Block.parse(k).kind, self._entries[k].ms) for k in keys]
+            self._rows = (np.array(rows).reshape(len(rows), -1) if rows
+                          else np.zeros((0, len(NEUTRAL))))
+        return self._rows
+
+    def _row_index(self, blocks: Sequence[Block], approximate: bool
+                   ) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Row indices of ``blocks`` in the feature matrix; approximated keys get appended rows."""
+        rows = self._matrix()
+        idx = []
+        approximated: list[str] = []
+        for b in blocks:
+            i = self._bindex.get(b)
+            if i is None or (self._approx and b.key in self._approx):
+                if not approximate:
+                    raise NasError(f"{self.where} has no entry for block {b.key}; build it with "
+                                   f"`nas lut build`, or pass approximate=True (--approximate)")
+                if b.key not in self._approx:
+                    entries = {Block.parse(k): e for k, e in self._entries.items()}
+                    self._approx[b.key] = nearest_estimate(b, entries, self.where)
+                    self._index[b.key] = self._bindex[b] = len(rows)
+                    self._keys.append(b.key)
+                    rows = np.vstack([rows, key_features(b.kind, self._approx[b.key][0])])
+                    self._rows = rows
+                i = self._index[b.key]
+                approximated.append(b.key)
+            idx.append(i)
+        return np.asarray(idx, dtype=np.intp), tuple(dict.fromkeys(approximated))
+
+    def _lower(self, arch: Arch, classes: int, in_channels: int, approximate: bool
+               ) -> tuple[np.ndarray, tuple[str, ...]]:
+        cache_key = (arch, classes, in_channels)
+        hit = self._lowered.get(cache_key)
+        if hit is not None and (approximate or not hit[1]):
+            return hit
+        blocks = arch_to_blocks(arch, self.space(arch.space), classes=classes,
+                                in_channels=in_channels)
+        out = self._row_index(blocks, approximate)
+        if len(self._lowered) >= _LOWER_CACHE_MAX:
+            self._lowered.clear()
+        self._lowered[cache_key] = out
+        return out
+
+    def _coef(self, resolution: int) -> np.ndarray:
+        return self.calibration.coef_for(resolution) if self.calibration else NEUTRAL
+
+    def _predict_rows(self, idx: np.ndarray, resolution: int, approximated: Sequence[str],
+                      keys: Sequence[str]) -> Prediction:
+        rows = self._matrix()[idx]
+        coef = self._coef(resolution)
+        per_block = rows[:, :-1] @ coef[:-1]
+        overhead = float(coef[-1])
+        n_kinds = len(KINDS)
+        return Prediction(
+            latency_ms=float(per_block.sum() + overhead),
+            blocks=list(zip(keys, per_block.tolist(), strict=True)),
+            approximated=list(approximated),
+            raw_sum_ms=float(rows[:, :n_kinds].sum()),
+            overhead_ms=overhead,
+            calibrated=self.calibration is not None,
+        )
+
+    def predict(self, arch: Arch, *, classes: int = 1000, in_channels: int = 3,
+                approximate: bool = False) -> Prediction:
+        """Predicted latency of ``arch`` (one forward pass of the table's batch), calibrated.
+
+        Raises:
+            NasError: a block key is missing (naming table and key) and ``approximate`` is False.
+        """
+        idx, approximated = self._lower(arch, classes, in_channels, approximate)
+        keys = [self._keys[i] for i in idx.tolist()]
+        return self._predict_rows(idx, arch.resolution, approximated, keys)
+
+    def predict_blocks(self, blocks: Sequence[Block], *, approximate: bool = False) -> float:
+        """Calibrated ms of a block list (the first block's input side picks the calibration)."""
+        if not blocks:
+            raise NasError(f"{self.where}: predict_blocks needs at least one block")
+        idx, _ = self._row_index(blocks, approximate)
+        rows = self._matrix()[idx]
+        feats = rows.sum(axis=0)
+        feats[-1] = 1.0
+        return float(feats @ self._coef(blocks[0].hw))
+
+    def predict_many(self, archs: Sequence[Arch], *, classes: int = 1000, in_channels: int = 3,
+                     approximate: bool = False) -> np.ndarray:
+        """Calibrated latency (ms) of each arch, vectorized over archs: equal to :meth:`predict`."""
+        if not archs:
+            return np.zeros(0)
+        lowered = [self._lower(a, classes, in_channels, approximate)[0] for a in archs]
+        rows = self._matrix()
+        lengths = np.fromiter((len(i) for i in lowered), dtype=np.intp, count=len(lowered))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        feats = np.add.reduceat(rows[np.concatenate(lowered)], starts, axis=0)
+        feats[:, -1] = 1.0
+        res = np.fromiter((a.resolution for a in archs), dtype=np.int64, count=len(archs))
+        coefs = np.empty_like(feats)
+        for r in np.unique(res):
+            coefs[res == r] = self._coef(int(r))
+        return np.einsum("ij,ij->i", feats, coefs)
+
+    def naive_many(self, archs: Sequence[Arch], *, classes: int = 1000, in_channels: int = 3,
+                   approximate: bool = False) -> np.ndarray:
+        """The uncalibrated sum of isolated block timings per arch (for comparisons)."""
+        rows = self._matrix()
+        idx = [self._lower(a, classes, in_channels, approximate)[0] for a in archs]
+        return np.array([rows[i, :len(KINDS)].sum() for i in idx])
+
+    def __repr__(self) -> str:
+        name = self.device.get("name")
+        return f"LatencyTable(id={self.id!r}, entries={len(self)}, device={name!r})"
+
+
+def table_from_dict(data: Any, *, path: str | Path | None = None, table_id: str | None = None
+                    ) -> LatencyTable:
+    """Validate a parsed JSON document into a :class:`LatencyTable`; errors name the table."""
+    name = table_id or (Path(path).stem if path is not None else "unsaved")
+    where = f"latency table {name!r} ({path})" if path is not None else f"latency table {name!r}"
+    if not isinstance(data, dict):
+        raise NasError(f"{where}: expected a JSON object")
+    if data.get("format") != FORMAT:
+        raise NasError(f"{where}: field 'format' is {data.get('format')!r}, expected {FORMAT!r}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise NasError(f"{where}: unknown schema_version {version!r}; this version of hwnas "
+                       f"reads {SCHEMA_VERSION}")
+    unknown = set(data) - set(_TOP_FIELDS)
+    if unknown:
+        raise NasError(f"{where}: unknown field(s) {sorted(unknown)}")
+    for fld, typ in (("device", dict), ("measurement", dict), ("spaces", list),
+                     ("resolutions", list), ("configs", list), ("entries", dict),
+                     ("space_files", dict)):
+        if not isinstance(data.get(fld, typ()), typ):
+            kind = "object" if typ is dict else "list"
+            raise NasError(f"{where}: field {fld!r} must be a JSON {kind}")
+    if not isinstance(data.get("entries"), dict):
+        raise NasError(f"{where}: missing field 'entries'")
+    entries = {}
+    for key, raw in data["entries"].items():
+        try:
+            block = Block.parse(key)
+        except NasError as exc:
+            raise NasError(f"{where}: entries: {exc}") from None
+        entries[block.key] = Entry.from_dict(raw, f"{where}: entries[{key!r}]")
+    try:
+        resolutions = [int(r) for r in data.get("resolutions", [])]
+    except (TypeError, ValueError):
+        raise NasError(f"{where}: field 'resolutions' must be a list of integers") from None
+    cal_raw = data.get("calibration")
+    calibration = (Calibration.from_dict(cal_raw, f"{where}: calibration")
+                   if cal_raw is not None else None)
+    for fld in ("source", "citation"):
+        if data.get(fld) is not None and not isinstance(data[fld], str):
+            raise NasError(f"{where}: field {fld!r} must be a string or null")
+    return LatencyTable(
+        entries,
+        device=data.get("device", {}),
+        measurement=data.get("measurement", {}),
+        spaces=[str(s) for s in data.get("spaces", [])],
+        resolutions=resolutions,
+        configs=data.get("configs", []),
+        calibration=calibration,
+        source=data.get("source"),
+        citation=data.get("citation"),
+        notes=str(data.get("notes", "")),
+        space_files=data.get("space_files", {}),
+        path=path,
+        table_id=table_id,
+    )
+
+
+def read_table(path: str | Path) -> LatencyTable:
+    """Load a table file; corrupt or unknown-schema files raise :class:`NasError` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise NasError(f"latency table {path.stem!r} ({path}): cannot read "
+                       f"({exc.strerror})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NasError(f"latency table {path.stem!r} ({path}): corrupt, not valid JSON "
+                       f"({exc})") from None
+    return table_from_dict(data, path=path)
