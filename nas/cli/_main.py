@@ -17,6 +17,7 @@ from nas._errors import NasError
 # Modules with an ``add_parsers(subparsers)`` function, in help order.
 COMMAND_MODULES = [
     "nas.cli._arch",
+    "nas.cli._lut",
 ]
 
 

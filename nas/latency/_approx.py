@@ -26,7 +26,8 @@ def _work(b: Block) -> float:
     return float(b.macs) if b.macs > 0 else float(b.cin * b.hw * b.hw)
 
 
-def nearest_estimate(block: Block, entries: Mapping[Block, Entry], where: str) -> tuple[float, str]:
+def nearest_estimate(block: Block, entries: Mapping[Block, Entry], where: str,
+                     statistic: str = "median") -> tuple[float, str]:
     """Estimate ``block``'s ms from its nearest measured neighbour, scaled by MACs.
 
     The neighbour is the closest (in log channel/side sizes) entry with the same structure
@@ -45,4 +46,4 @@ def nearest_estimate(block: Block, entries: Mapping[Block, Entry], where: str) -
     sig = _signature(block)
     pool = [b for b in same_kind if _signature(b) == sig] or same_kind
     best = min(pool, key=lambda b: (_distance(block, b), b.key))
-    return entries[best].ms * _work(block) / _work(best), best.key
+    return entries[best].value(statistic) * _work(block) / _work(best), best.key

@@ -2,12 +2,14 @@
 
 A network's latency is predicted as a linear function of per-network features::
 
-    latency = sum_k a_k * (ms of blocks of kind k) + sum_k b_k * (count of kind k) + c
+    latency = sum_k a_k * (ms of blocks of kind k) + sum_k b_k * (count of kind k)
+              + w * (MB of weights) + v * (MB of block inputs) + c
 
 ``a_k >= 0`` scales each block kind's isolated timing (cache state between blocks, fused or
 unfused work), ``b_k`` is a per-block constant of kind ``k`` (framework dispatch, per-call
 overhead counted in every isolated timing but paid once per network, or kernel-launch cost on a
-GPU) and ``c`` a per-network constant. The coefficients are fitted on whole networks measured
+GPU), ``w`` the cost of re-reading weights a block timed alone found in cache, ``v`` that of
+activations, and ``c`` a per-network constant. The coefficients are fitted on whole networks measured
 end-to-end, weighted by ``1 / measured`` so that relative error is what is minimized, with a
 small ridge pull towards the naive model (``a = 1``, ``b = c = 0``) so that features a
 calibration set cannot tell apart (e.g. a head that every network shares) stay neutral.
@@ -18,6 +20,7 @@ for resolutions the calibration did not see.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,20 +29,30 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from nas._errors import NasError
-from nas.blocks import KINDS
+from nas.blocks import KINDS, Block
 
-FEATURES: tuple[str, ...] = (*(f"ms:{k}" for k in KINDS), *(f"n:{k}" for k in KINDS), "const")
+FEATURES: tuple[str, ...] = (*(f"ms:{k}" for k in KINDS), *(f"n:{k}" for k in KINDS),
+                              "mb:weights", "mb:input", "const")
 _N_KINDS = len(KINDS)
-NEUTRAL = np.array([1.0] * _N_KINDS + [0.0] * _N_KINDS + [0.0])
+NEUTRAL = np.array([1.0] * _N_KINDS + [0.0] * (len(FEATURES) - _N_KINDS))
 RIDGE = 1e-3
+_BYTES = {"float32": 4, "float16": 2}
 
 
-def key_features(kind: str, ms: float) -> np.ndarray:
-    """The feature row one block contributes (its ms under its kind, a count of one)."""
+def key_features(block: Block, ms: float, *, batch: int = 1, dtype: str = "float32") -> np.ndarray:
+    """The feature row one block contributes.
+
+    Its isolated ms under its kind, a count of one under its kind, and the megabytes of its
+    weights and of its input: a block timed alone runs with its weights cached, inside a network
+    they were evicted by the blocks before it, so weight bytes are what that costs in proportion to.
+    """
     row = np.zeros(len(FEATURES))
-    i = KINDS.index(kind)
+    i = KINDS.index(block.kind)
     row[i] = ms
     row[_N_KINDS + i] = 1.0
+    size = _BYTES.get(dtype, 4)
+    row[2 * _N_KINDS] = block.params * size / 1e6
+    row[2 * _N_KINDS + 1] = math.prod(block.in_shape) * batch * size / 1e6
     return row
 
 
@@ -69,7 +82,8 @@ class Calibration:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "method": "relative-weighted bounded least squares on per-kind sums and counts",
+            "method": "relative-weighted bounded least squares on per-kind sums and counts, "
+                      "weight and input megabytes",
             "features": list(FEATURES),
             "groups": {g: [float(v) for v in c] for g, c in sorted(self.groups.items())},
             "meta": dict(self.meta),

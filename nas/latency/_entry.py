@@ -46,6 +46,14 @@ class Entry:
         """The value predictions use: median, else mean."""
         return float(self.median if self.median is not None else self.mean)  # type: ignore[arg-type]
 
+    def value(self, statistic: str = "median") -> float:
+        """``median`` (or the mean when no median is known) or ``min`` (when measured)."""
+        if statistic == "min" and self.min is not None:
+            return float(self.min)
+        if statistic not in ("median", "min"):
+            raise NasError(f"statistic {statistic!r} is not one of median, min")
+        return self.ms
+
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float] | np.ndarray) -> Entry:
         """Robust statistics of repeated timings (milliseconds)."""

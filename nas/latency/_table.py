@@ -30,7 +30,7 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import KINDS, Block, arch_to_blocks
 from nas.latency._approx import nearest_estimate
-from nas.latency._calibration import NEUTRAL, Calibration, key_features
+from nas.latency._calibration import NEUTRAL, Calibration, key_features, network_features
 from nas.latency._entry import Entry, Prediction
 from nas.space import SearchSpace, get_space
 
@@ -157,6 +157,11 @@ class LatencyTable:
         return str(self.device.get("dtype", "float32"))
 
     @property
+    def statistic(self) -> str:
+        """Which entry statistic predictions use: ``median`` (default) or ``min``."""
+        return str(self.measurement.get("statistic", "median"))
+
+    @property
     def where(self) -> str:
         """How errors name this table."""
         name = f"latency table {self.id!r}"
@@ -245,7 +250,9 @@ class LatencyTable:
             self._keys = list(keys)
             # Blocks hash faster than their key text is built: look rows up by Block.
             self._bindex = {Block.parse(k): i for i, k in enumerate(keys)}
-            rows = [key_features(Block.parse(k).kind, self._entries[k].ms) for k in keys]
+            stat = self.statistic
+            rows = [key_features(Block.parse(k), self._entries[k].value(stat), batch=self.batch,
+                                 dtype=self.dtype) for k in keys]
             self._rows = (np.array(rows).reshape(len(rows), -1) if rows
                           else np.zeros((0, len(NEUTRAL))))
         return self._rows
@@ -264,10 +271,13 @@ class LatencyTable:
                                    f"`nas lut build`, or pass approximate=True (--approximate)")
                 if b.key not in self._approx:
                     entries = {Block.parse(k): e for k, e in self._entries.items()}
-                    self._approx[b.key] = nearest_estimate(b, entries, self.where)
+                    self._approx[b.key] = nearest_estimate(b, entries, self.where,
+                                                           self.statistic)
                     self._index[b.key] = self._bindex[b] = len(rows)
                     self._keys.append(b.key)
-                    rows = np.vstack([rows, key_features(b.kind, self._approx[b.key][0])])
+                    row = key_features(b, self._approx[b.key][0], batch=self.batch,
+                                       dtype=self.dtype)
+                    rows = np.vstack([rows, row])
                     self._rows = rows
                 i = self._index[b.key]
                 approximated.append(b.key)
@@ -323,10 +333,7 @@ class LatencyTable:
         if not blocks:
             raise NasError(f"{self.where}: predict_blocks needs at least one block")
         idx, _ = self._row_index(blocks, approximate)
-        rows = self._matrix()[idx]
-        feats = rows.sum(axis=0)
-        feats[-1] = 1.0
-        return float(feats @ self._coef(blocks[0].hw))
+        return float(network_features(self._matrix()[idx]) @ self._coef(blocks[0].hw))
 
     def predict_many(self, archs: Sequence[Arch], *, classes: int = 1000, in_channels: int = 3,
                      approximate: bool = False) -> np.ndarray:
@@ -344,6 +351,12 @@ class LatencyTable:
         for r in np.unique(res):
             coefs[res == r] = self._coef(int(r))
         return np.einsum("ij,ij->i", feats, coefs)
+
+    def features(self, arch: Arch, *, classes: int = 1000, in_channels: int = 3,
+                 approximate: bool = False) -> np.ndarray:
+        """The calibration features of ``arch`` (see :data:`nas.latency.FEATURES`)."""
+        idx, _ = self._lower(arch, classes, in_channels, approximate)
+        return network_features(self._matrix()[idx])
 
     def naive_many(self, archs: Sequence[Arch], *, classes: int = 1000, in_channels: int = 3,
                    approximate: bool = False) -> np.ndarray:

@@ -1,0 +1,144 @@
+"""``nas lut list|build|calibrate|predict|validate``: latency lookup tables."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nas._errors import NasError
+from nas.cli._common import command_group, print_json, resolve_arch
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    lut = command_group(sub, "lut", "latency lookup tables: build, predict, validate")
+
+    p = lut.add_parser("list", help="list the tables found ($HWNAS_TABLE_PATH, latency_tables/)")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    p.set_defaults(func=cmd_list)
+
+    p = lut.add_parser("build", help="measure every block key of a space on this device")
+    p.add_argument("--space", required=True, help="space name or YAML file")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--dtype", default="float32", choices=("float32", "float16"))
+    p.add_argument("--resolution", type=int, nargs="+", help="input sides (default: the space's)")
+    p.add_argument("--width", type=float, nargs="+", help="width multipliers (default: all)")
+    p.add_argument("--classes", type=int, default=1000)
+    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--out", required=True, help="table file (extended when it exists)")
+    p.add_argument("--limit", type=int, help="measure at most this many new keys, then stop")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    p.add_argument("--round-ms", type=float, default=15.0, help="target ms per key per round")
+    p.add_argument("--statistic", default="median", choices=("median", "min"))
+    p.add_argument("--calibrate", type=int, metavar="N", default=0,
+                   help="then measure N networks per config end-to-end and fit the calibration")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    p.set_defaults(func=cmd_build)
+
+    p = lut.add_parser("calibrate", help="fit the table's calibration on whole networks")
+    p.add_argument("table", help="table id or JSON file")
+    p.add_argument("--n", type=int, default=30, help="networks per table config")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write here instead of over the table")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = lut.add_parser("predict", help="predicted latency of one arch, with per-block breakdown")
+    p.add_argument("table", help="table id or JSON file")
+    p.add_argument("arch", help="reference name, canonical arch text, or arch JSON file")
+    p.add_argument("--resolution", type=int, help="input resolution (overrides the arch's)")
+    p.add_argument("--classes", type=int, default=1000)
+    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--approximate", action="store_true",
+                   help="answer missing keys by nearest neighbour (reported) instead of failing")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    p.set_defaults(func=cmd_predict)
+
+    p = lut.add_parser("validate", help="measure held-out networks here and score the table")
+    p.add_argument("table", help="table id or JSON file")
+    p.add_argument("--n", type=int, default=50, help="networks per table config")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", help="folder for the CSV and the scatter PNG")
+    p.add_argument("--approximate", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    p.set_defaults(func=cmd_validate)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from nas.latency import load_table, table_paths
+
+    rows = []
+    for tid, path in table_paths().items():
+        try:
+            rows.append(load_table(path).summary())
+        except NasError as exc:  # list the others; this one is shown with its error
+            rows.append({"id": tid, "path": str(path), "error": str(exc)})
+    print_json(rows)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from nas.latency import load_table
+    from nas.latency._build import build_table
+    from nas.latency._networks import calibrate_table
+    from nas.latency._settings import Settings
+    from nas.space import get_space
+
+    settings = Settings(device=args.device, backend=args.backend, threads=args.threads,
+                        batch=args.batch, dtype=args.dtype, rounds=args.rounds,
+                        round_ms=args.round_ms, statistic=args.statistic)
+    if args.classes < 1 or args.in_channels < 1:
+        raise NasError("--classes and --in-channels must be >= 1")
+    report = build_table(get_space(args.space), settings, args.out, resolutions=args.resolution,
+                         widths=args.width, classes=args.classes, in_channels=args.in_channels,
+                         limit=args.limit, seed=args.seed, progress=not args.no_progress)
+    out = dict(report.__dict__)
+    if args.calibrate and report.remaining == 0:
+        table = load_table(Path(args.out))
+        calibrate_table(table, n=args.calibrate, seed=args.seed, progress=not args.no_progress)
+        table.write(args.out)
+        out["calibrated_networks"] = len(table.calibration.samples) if table.calibration else 0
+    print_json(out)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from nas.latency import load_table
+    from nas.latency._networks import calibrate_table
+
+    table = load_table(args.table)
+    cal = calibrate_table(table, n=args.n, seed=args.seed, progress=not args.no_progress)
+    path = table.write(args.out or table.path or f"{table.id}.json")
+    print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
+                "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
+                "groups": {g: [round(float(v), 6) for v in c] for g, c in cal.groups.items()}})
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from nas.latency import load_table
+
+    table = load_table(args.table)
+    arch, _ = resolve_arch(args.arch, None, args.resolution)
+    pred = table.predict(arch, classes=args.classes, in_channels=args.in_channels,
+                         approximate=args.approximate)
+    print_json({"table": table.id, "content_hash": table.content_hash, "arch": arch.text,
+                "classes": args.classes, "in_channels": args.in_channels,
+                "batch": table.batch, **pred.to_dict()})
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from nas.latency import load_table
+    from nas.latency._validate import validate_table
+
+    table = load_table(args.table)
+    print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
+                              approximate=args.approximate, progress=not args.no_progress))
+    return 0

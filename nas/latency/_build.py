@@ -1,0 +1,153 @@
+"""The profiler: measure every block key of a space alone and write (or extend) a table.
+
+Resumable: each measured chunk is appended to ``OUT.partial.jsonl`` as it finishes; a rerun
+reads the table and that file and measures only what is missing; the finished table is written
+atomically and the partial file removed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nas._errors import NasError
+from nas.blocks import Block
+from nas.latency._backends import check_available, make_runner, measure_interleaved, pinned
+from nas.latency._entry import Entry
+from nas.latency._enumerate import enumerate_blocks
+from nas.latency._fingerprint import device_fingerprint, fingerprint_mismatches
+from nas.latency._settings import Settings
+from nas.latency._table import LatencyTable, read_table
+from nas.space import SearchSpace, space_dirs
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What one ``build_table`` call did."""
+
+    path: str
+    keys_total: int
+    measured: int
+    skipped: int
+    remaining: int
+    seconds: float
+
+
+def partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial.jsonl")
+
+
+def open_table(out: Path, settings: Settings) -> LatencyTable:
+    """The table at ``out`` plus any partial measurements, or a new one for ``settings``.
+
+    Raises:
+        NasError: the existing table was measured with other settings or on another device.
+    """
+    current = device_fingerprint(settings)
+    if out.is_file():
+        table = read_table(out)
+        recorded = {k: table.measurement.get(k) for k in settings.identity}
+        if recorded != settings.identity:
+            raise NasError(f"{table.where} was measured with {recorded}, not {settings.identity}; "
+                           f"write to another --out")
+        diff = fingerprint_mismatches(table.device, current)
+        if diff:
+            raise NasError(f"{table.where} was measured on another device or runtime "
+                           f"({'; '.join(diff)}); write to another --out")
+    else:
+        table = LatencyTable(device=current, measurement={**settings.to_dict(), "build_seconds": 0.0},
+                             path=out)
+    part = partial_path(out)
+    if part.is_file():
+        lines = part.read_text().splitlines()
+        for n, line in enumerate(lines):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                if n == len(lines) - 1:  # torn last line of an interrupted append
+                    print(f"nas: {part}: ignoring a torn last line", file=sys.stderr)
+                    continue
+                raise NasError(f"{part}: line {n + 1} is corrupt; delete the file to "
+                               "re-measure") from None
+            table.add_entry(rec["key"], Entry.from_dict(rec["entry"], f"{part}: line {n + 1}"))
+    return table
+
+
+def build_table(
+    space: SearchSpace,
+    settings: Settings,
+    out: str | Path,
+    *,
+    resolutions: Sequence[int] | None = None,
+    widths: Sequence[float] | None = None,
+    classes: int = 1000,
+    in_channels: int = 3,
+    limit: int | None = None,
+    chunk: int = 24,
+    seed: int = 0,
+    progress: bool = True,
+) -> BuildReport:
+    """Measure the missing block keys of ``space`` into the table at ``out``.
+
+    Args:
+        space: the space whose keys to measure.
+        settings: device, backend, threads, batch, dtype and timing.
+        out: table file; extended when it exists (same settings and device required).
+        resolutions: input sides (default: the space's).
+        widths: width multipliers (default: all the space's).
+        classes: classifier outputs of the config (part of the classifier's key).
+        in_channels: image channels of the config (part of the stem's key).
+        limit: measure at most this many new keys, then stop (the table stays resumable).
+        chunk: keys timed together, interleaved (and saved) per chunk.
+        seed: order of keys and of the timing rounds.
+        progress: show a progress bar with ETA on stderr.
+    """
+    from tqdm import tqdm
+
+    check_available(settings)
+    out = Path(out)
+    t_start = time.perf_counter()
+    table = open_table(out, settings)
+    blocks = enumerate_blocks(space, resolutions=resolutions, widths=widths, classes=classes,
+                              in_channels=in_channels)
+    for r in resolutions or space.resolutions:
+        use = widths if widths is not None else (
+            sorted({s.width for s in space.scales}) if space.scales else space.widths)
+        table.add_config(space.name, int(r), in_channels=in_channels, classes=classes, widths=use)
+    if space.path and Path(space.path).resolve().parent != space_dirs()[-1].resolve():
+        # not a shipped space: remember its file so that validate can find it later
+        table.space_files[space.name] = str(Path(space.path).resolve())
+    rng = np.random.default_rng(seed)
+    todo = [blocks[i] for i in rng.permutation(len(blocks)) if blocks[i].key not in table]
+    skipped = len(blocks) - len(todo)
+    if limit is not None:
+        todo = todo[:max(0, limit)]
+    part = partial_path(out)
+    measured = 0
+    with pinned(settings) as pin, tqdm(total=len(todo), desc=f"lut {out.stem}", unit="key",
+                                        disable=not progress, file=sys.stderr) as bar:
+        table.measurement["pinned"] = pin
+        for start in range(0, len(todo), chunk):
+            part_blocks: list[Block] = todo[start:start + chunk]
+            runners = [make_runner([b], settings) for b in part_blocks]
+            samples = measure_interleaved(runners, settings, rng)
+            with part.open("a") as fh:
+                for b, s in zip(part_blocks, samples, strict=True):
+                    entry = Entry.from_samples(s)
+                    table.add_entry(b, entry)
+                    fh.write(json.dumps({"key": b.key, "entry": entry.to_dict()}) + "\n")
+            measured += len(part_blocks)
+            bar.update(len(part_blocks))
+    seconds = time.perf_counter() - t_start
+    table.measurement["build_seconds"] = round(
+        float(table.measurement.get("build_seconds", 0.0)) + seconds, 2)
+    remaining = sum(b.key not in table for b in blocks)
+    table.write(out)
+    part.unlink(missing_ok=True)
+    return BuildReport(str(out), len(blocks), measured, skipped, remaining, seconds)

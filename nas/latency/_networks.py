@@ -1,0 +1,153 @@
+"""Whole networks measured end-to-end: sampling them from a table's configs, timing, calibrating."""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nas._errors import NasError
+from nas.arch import Arch
+from nas.blocks import KINDS, arch_to_blocks
+from nas.cost import arch_cost
+from nas.latency._backends import check_available, make_runner, measure_interleaved, pinned
+from nas.latency._calibration import Calibration, fit_calibration
+from nas.latency._entry import Entry
+from nas.latency._enumerate import restrict_space
+from nas.latency._fingerprint import device_fingerprint, fingerprint_mismatches
+from nas.latency._settings import Settings
+from nas.latency._table import LatencyTable
+
+# Separate random streams: validation archs never come from the calibration's stream.
+STREAM_CALIBRATION = 0xCA1
+STREAM_VALIDATION = 0x7A1
+# Whole networks take milliseconds each: fewer, longer bursts than for blocks.
+NETWORK_TIMING = {"rounds": 6, "round_ms": 40.0, "min_reps": 2, "max_reps": 50, "warmup_ms": 60.0}
+
+
+@dataclass(frozen=True)
+class NetItem:
+    """One network to measure: an arch and the classes and input channels it is built for."""
+
+    arch: Arch
+    classes: int
+    in_channels: int
+
+    @property
+    def ident(self) -> tuple[str, int, int]:
+        return (self.arch.text, self.classes, self.in_channels)
+
+
+def table_settings(table: LatencyTable, **timing: Any) -> Settings:
+    """The settings to re-measure with on this machine; refuses another device or runtime."""
+    settings = Settings.from_table(table.measurement, table.where, **timing)
+    check_available(settings)
+    diff = fingerprint_mismatches(table.device, device_fingerprint(settings))
+    if diff:
+        raise NasError(f"{table.where} was measured on another device or runtime "
+                       f"({'; '.join(diff)}); measure on that device, or build a table here")
+    return settings
+
+
+def sample_items(table: LatencyTable, n: int, seed: int, stream: int,
+                 exclude: set[tuple[str, int, int]] | None = None) -> list[NetItem]:
+    """``n`` distinct archs per table config (its space, resolution, widths, classes, channels)."""
+    if n < 1:
+        raise NasError(f"--n must be >= 1, got {n}")
+    if not table.configs:
+        raise NasError(f"{table.where} records no space configs (space, resolution, classes); "
+                       f"it was not built by `nas lut build`")
+    seen = set(exclude or ())
+    items = []
+    for ci, cfg in enumerate(table.configs):
+        space = restrict_space(table.space(cfg["space"]), [int(cfg["resolution"])],
+                               cfg.get("widths") or None)
+        rng = np.random.default_rng([seed, ci, stream])
+        got = 0
+        for _ in range(50 * n):  # bounded: a tiny space may hold fewer than n distinct archs
+            if got == n:
+                break
+            item = NetItem(space.sample(rng), int(cfg["classes"]), int(cfg["in_channels"]))
+            if item.ident not in seen:
+                seen.add(item.ident)
+                items.append(item)
+                got += 1
+    return items
+
+
+def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0, chunk: int = 16,
+                  progress: bool = True, desc: str = "networks") -> list[Entry]:
+    """Time each network end-to-end (same backend, settings and timing method as the blocks)."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng([seed, 0x5EED])
+    net_settings = Settings(**{**settings.to_dict(), **NETWORK_TIMING})
+    out: list[Entry] = []
+    with pinned(settings), tqdm(total=len(items), desc=desc, unit="net", disable=not progress,
+                                file=sys.stderr) as bar:
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
+            runners = [make_runner(arch_to_blocks(it.arch, classes=it.classes,
+                                                  in_channels=it.in_channels), net_settings)
+                       for it in part]
+            out.extend(Entry.from_samples(s) for s in measure_interleaved(runners, net_settings, rng))
+            bar.update(len(part))
+    return out
+
+
+def sample_record(table: LatencyTable, item: NetItem, measured: Entry) -> dict[str, Any]:
+    feats = table.features(item.arch, classes=item.classes, in_channels=item.in_channels)
+    cost = arch_cost(item.arch, classes=item.classes, in_channels=item.in_channels)
+    return {"arch": item.arch.text, "classes": item.classes, "in_channels": item.in_channels,
+            "resolution": item.arch.resolution, "macs": cost.macs,
+            "naive_ms": float(feats[:len(KINDS)].sum()),
+            "measured": measured.to_dict()}
+
+
+def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0, progress: bool = True
+                    ) -> Calibration:
+    """Measure ``n`` sampled networks per config end-to-end and fit the table's calibration.
+
+    The calibration (coefficients and the measured networks) is set on ``table``; write the
+    table to keep it.
+    """
+    t0 = time.perf_counter()
+    settings = table_settings(table)
+    items = sample_items(table, n, seed, STREAM_CALIBRATION)
+    missing = {b.key for it in items for b in table.missing(
+        arch_to_blocks(it.arch, classes=it.classes, in_channels=it.in_channels))}
+    if missing:
+        raise NasError(f"{table.where} lacks {len(missing)} keys its configs need, e.g. "
+                       f"{sorted(missing)[0]}; finish `nas lut build` first")
+    measured = measure_items(items, settings, seed=seed, progress=progress, desc="calibrate")
+    x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
+                  for it in items])
+    y = np.array([m.value(table.statistic) for m in measured])
+    samples = [sample_record(table, it, m) for it, m in zip(items, measured, strict=True)]
+    meta = {"n_per_config": n, "seed": seed, "networks": len(items),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+            "timing": NETWORK_TIMING, "seconds": round(time.perf_counter() - t0, 2)}
+    cal = fit_calibration(x, y, [it.arch.resolution for it in items], samples, meta)
+    table.set_calibration(cal)
+    return cal
+
+
+def calibration_items(table: LatencyTable) -> tuple[list[NetItem], list[Entry]]:
+    """The networks a table's calibration was fitted on, with their measurements."""
+    if table.calibration is None:
+        return [], []
+    items, entries = [], []
+    for i, s in enumerate(table.calibration.samples):
+        try:
+            arch = Arch.parse(str(s["arch"]))
+            item = NetItem(arch, int(s["classes"]), int(s["in_channels"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NasError(f"{table.where}: calibration.samples[{i}] is malformed ({exc})") from None
+        items.append(item)
+        entries.append(Entry.from_dict(s.get("measured"), f"{table.where}: calibration.samples[{i}]"))
+    return items, entries
