@@ -3,16 +3,17 @@
 A network's latency is predicted as a linear function of per-network features::
 
     latency = sum_k a_k * (ms of blocks of kind k) + sum_k b_k * (count of kind k)
-              + w * (MB of weights) + v * (MB of block inputs) + c
+              + o * (operator calls) + w * (MB of weights) + v * (MB of block inputs) + c
 
 ``a_k >= 0`` scales each block kind's isolated timing (cache state between blocks, fused or
 unfused work), ``b_k`` is a per-block constant of kind ``k`` (framework dispatch, per-call
 overhead counted in every isolated timing but paid once per network, or kernel-launch cost on a
-GPU), ``w`` the cost of re-reading weights a block timed alone found in cache, ``v`` that of
-activations, and ``c`` a per-network constant. The coefficients are fitted on whole networks measured
-end-to-end, weighted by ``1 / measured`` so that relative error is what is minimized, with a
-small ridge pull towards the naive model (``a = 1``, ``b = c = 0``) so that features a
-calibration set cannot tell apart (e.g. a head that every network shares) stay neutral.
+GPU), ``o`` a per-operator one (a kernel launch at GPU batch 1), ``w`` the cost of re-reading
+weights that a block timed alone found in cache, ``v`` that of activations, and ``c`` a
+per-network constant. The coefficients are fitted on whole networks measured end-to-end,
+weighted by ``1 / measured`` so that relative error is what is minimized, with a small ridge
+pull towards the naive model (``a = 1``, the rest 0) so that features a calibration set cannot
+tell apart (e.g. a head that every network shares) stay neutral.
 
 One coefficient vector is fitted per input resolution (``"224"``), plus ``"all"`` as the fallback
 for resolutions the calibration did not see.
@@ -32,27 +33,47 @@ from nas._errors import NasError
 from nas.blocks import KINDS, Block
 
 FEATURES: tuple[str, ...] = (*(f"ms:{k}" for k in KINDS), *(f"n:{k}" for k in KINDS),
-                              "mb:weights", "mb:input", "const")
+                              "n:kernels", "mb:weights", "mb:input", "const")
 _N_KINDS = len(KINDS)
 NEUTRAL = np.array([1.0] * _N_KINDS + [0.0] * (len(FEATURES) - _N_KINDS))
 RIDGE = 1e-3
 _BYTES = {"float32": 4, "float16": 2}
 
 
+def eager_kernels(block: Block) -> int:
+    """Operator calls one forward of ``block`` makes in eager PyTorch (kernel launches on a GPU).
+
+    Conv, batch norm and activation are separate calls; squeeze-excite is pool, conv, act, conv,
+    gate, multiply; a grouped expansion adds a channel shuffle; a residual adds an add.
+    """
+    act = int(block.act != "none")
+    if block.kind == "conv":
+        return 2 + act
+    if block.kind == "pool":
+        return 1
+    if block.kind == "fc":
+        return 1 + act
+    n = (2 + act + int(block.groups > 1)) if block.expand_conv else 0
+    n += 2 + act + 2  # depthwise conv-BN-act, project conv-BN
+    n += 6 if block.se else 0
+    return n + int(block.residual)
+
+
 def key_features(block: Block, ms: float, *, batch: int = 1, dtype: str = "float32") -> np.ndarray:
     """The feature row one block contributes.
 
-    Its isolated ms under its kind, a count of one under its kind, and the megabytes of its
-    weights and of its input: a block timed alone runs with its weights cached, inside a network
-    they were evicted by the blocks before it, so weight bytes are what that costs in proportion to.
+    Its isolated ms under its kind, a count of one under its kind, its operator (kernel) count,
+    and the megabytes of its weights and of its input: a block timed alone runs with its weights
+    cached; inside a network the blocks before it evicted them, at a cost that grows with bytes.
     """
     row = np.zeros(len(FEATURES))
     i = KINDS.index(block.kind)
     row[i] = ms
     row[_N_KINDS + i] = 1.0
     size = _BYTES.get(dtype, 4)
-    row[2 * _N_KINDS] = block.params * size / 1e6
-    row[2 * _N_KINDS + 1] = math.prod(block.in_shape) * batch * size / 1e6
+    row[2 * _N_KINDS] = eager_kernels(block)
+    row[2 * _N_KINDS + 1] = block.params * size / 1e6
+    row[2 * _N_KINDS + 2] = math.prod(block.in_shape) * batch * size / 1e6
     return row
 
 
@@ -136,7 +157,7 @@ def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE) -> n
     reg = np.sqrt(ridge * len(y)) * np.diag(scale)
     a_aug = np.vstack([a, reg])
     b_aug = np.concatenate([b, reg @ NEUTRAL])
-    lower = np.array([0.0] * _N_KINDS + [-np.inf] * (_N_KINDS + 1))
+    lower = np.array([0.0] * _N_KINDS + [-np.inf] * (len(FEATURES) - _N_KINDS))
     res = lsq_linear(a_aug, b_aug, bounds=(lower, np.full(len(FEATURES), np.inf)), method="bvls")
     return np.asarray(res.x, dtype=float)
 

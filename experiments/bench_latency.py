@@ -1,0 +1,150 @@
+"""Latency-table benchmark: accuracy against this device, build times, predictions per second.
+
+For each table: ``validate_table`` on ``--n`` held-out networks per config (measured here,
+end-to-end, with the table's backend and settings), the time its build and calibration took
+(recorded in the table), and how fast predictions are (single, cold and cached; vectorized).
+Writes ``experiments/bench_latency_out/`` (JSON, CSV, PNG) and the ``latency_tables`` section of
+``experiments/RESULTS.md``.
+
+    python experiments/bench_latency.py --n 50 --tables cpu_torch_mobilenet_v3 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.latency import LatencyTable, load_table, read_table
+from nas.latency._enumerate import restrict_space
+from nas.latency._fingerprint import cpu_model
+from nas.latency._validate import validate_table
+
+ROOT = Path(__file__).resolve().parent
+SECTION = "latency_tables"
+
+
+def prediction_speed(table: LatencyTable, n: int = 2000, seed: int = 7) -> dict[str, float]:
+    """Predictions per second: one arch at a time (cold: first sight of the arch; cached), and
+    ``predict_many`` over ``n`` archs (cold and cached)."""
+    cfg = table.configs[0]
+    space = restrict_space(table.space(cfg["space"]), [cfg["resolution"]], cfg.get("widths"))
+    rng = np.random.default_rng(seed)
+    archs = [space.sample(rng) for _ in range(n)]
+    kw = {"classes": int(cfg["classes"]), "in_channels": int(cfg["in_channels"])}
+    fresh = read_table(str(table.path))
+    t0 = time.perf_counter()
+    for a in archs:
+        fresh.predict(a, **kw)
+    cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for a in archs:
+        fresh.predict(a, **kw)
+    warm = time.perf_counter() - t0
+    fresh = read_table(str(table.path))
+    t0 = time.perf_counter()
+    fresh.predict_many(archs, **kw)
+    many_cold = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fresh.predict_many(archs, **kw)
+    many_warm = time.perf_counter() - t0
+    return {"predict_per_s_cold": n / cold, "predict_per_s_cached": n / warm,
+            "predict_many_per_s_cold": n / many_cold, "predict_many_per_s_cached": n / many_warm}
+
+
+def _fmt(x: Any, spec: str) -> str:
+    return "—" if x is None else format(x, spec)
+
+
+def render(results: list[dict[str, Any]], n: int, seconds: float) -> str:
+    import onnxruntime
+    import torch
+
+    lines = [
+        f"<!-- BEGIN {SECTION} -->",
+        "## Latency tables (`experiments/bench_latency.py`)",
+        "",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}. Tables measured with "
+        "1 thread, batch 1, float32. Validation: "
+        f"{n} held-out random archs per config (224 px / 3 ch / 1000 classes, and 32 px / 1 ch / "
+        "10 classes), each measured end-to-end here with the table's backend; the FLOPs baseline "
+        "(latency = a·MACs, one a per resolution) is fitted on the calibration networks. "
+        f"Benchmark run time {seconds:.0f} s.",
+        "",
+        "| table | res | n | within ±10% | Kendall τ | MAPE % | naive sum: within ±10% / MAPE % "
+        "| FLOPs baseline: within ±10% / τ / MAPE % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for res, g in r["validation"]["per_resolution"].items():
+            m, nv, fb = g["model"], g["naive_sum"], g["baseline_flops"]
+            lines.append(
+                f"| `{r['table']}` | {res} | {m['n']} | {m['within_10pct']:.0%} | "
+                f"{_fmt(m['kendall_tau'], '.3f')} | {m['mape']:.1f} | "
+                f"{nv['within_10pct']:.0%} / {nv['mape']:.1f} | {fb['within_10pct']:.0%} / "
+                f"{_fmt(fb['kendall_tau'], '.3f')} / {fb['mape']:.1f} |")
+    lines += ["", "| table | entries | build s | calibration s (networks) | validation s | "
+              "predict/s cold | predict/s cached | predict_many/s cold | predict_many/s cached |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r["speed"]
+        lines.append(
+            f"| `{r['table']}` | {r['entries']} | {_fmt(r['build_seconds'], '.0f')} | "
+            f"{_fmt(r['calibration_seconds'], '.0f')} ({r['calibration_networks']}) | "
+            f"{r['validation']['seconds']:.0f} | {s['predict_per_s_cold']:,.0f} | "
+            f"{s['predict_per_s_cached']:,.0f} | {s['predict_many_per_s_cold']:,.0f} | "
+            f"{s['predict_many_per_s_cached']:,.0f} |")
+    lines += ["", "Scatter plots and per-network CSVs: `experiments/bench_latency_out/`.",
+              f"<!-- END {SECTION} -->"]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = ROOT / "RESULTS.md") -> None:
+    """Replace only this benchmark's section of RESULTS.md (append it when absent)."""
+    old = path.read_text() if path.is_file() else "# Benchmark results\n"
+    pattern = re.compile(rf"<!-- BEGIN {SECTION} -->.*?<!-- END {SECTION} -->", re.S)
+    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
+    path.write_text(new.rstrip() + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--tables", nargs="+", required=True, help="table ids or files")
+    ap.add_argument("--n", type=int, default=50, help="held-out networks per config")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "bench_latency_out"))
+    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    results = []
+    for tid in args.tables:
+        table = load_table(tid)
+        val = validate_table(table, n=args.n, seed=args.seed, out_dir=args.out)
+        cal = table.calibration
+        results.append({
+            "table": table.id, "content_hash": table.content_hash, "entries": len(table),
+            "build_seconds": table.measurement.get("build_seconds"),
+            "calibration_seconds": cal.meta.get("seconds") if cal else None,
+            "calibration_networks": len(cal.samples) if cal else 0,
+            "validation": val, "speed": prediction_speed(table)})
+        print(json.dumps({"table": table.id, **{k: val[k] for k in (
+            "n", "mape", "within_10pct", "kendall_tau")}, "per_resolution": {
+            r: g["model"] for r, g in val["per_resolution"].items()}}, indent=1), flush=True)
+    seconds = time.perf_counter() - t0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    if not args.no_results:
+        write_section(render(results, args.n, seconds))
+
+
+if __name__ == "__main__":
+    main()

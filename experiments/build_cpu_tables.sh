@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Rebuild the four shipped CPU latency tables (1 thread; torch and onnxruntime; mobilenet_v3 and
+# mobilenet_v2; ImageNet config 224/3 ch/1000 classes and quickstart config 32/1 ch/10 classes),
+# calibrate them, then run the validation benchmark (experiments/bench_latency.py), which writes
+# its section of experiments/RESULTS.md. Run it in a quiet window: nothing else on the cores.
+#
+#   experiments/build_cpu_tables.sh            # full rebuild + benchmark
+#   QUICK=1 experiments/build_cpu_tables.sh    # fewer rounds/networks (provisional tables)
+#   RESUME=1 experiments/build_cpu_tables.sh   # continue an interrupted rebuild
+#
+# Tables are measured into $WORK (default build/latency_tables/, git-ignored) and copied to latency_tables/ when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi
+WORK=${WORK:-build/latency_tables}
+ROUNDS=${ROUNDS:-7}
+CAL_N=${CAL_N:-40}
+VAL_N=${VAL_N:-50}
+if [ "${QUICK:-0}" = 1 ]; then ROUNDS=3; CAL_N=20; VAL_N=${VAL_N_QUICK:-10}; fi
+mkdir -p "$WORK" latency_tables
+start=$(date +%s)
+for space in mobilenet_v3 mobilenet_v2; do
+  for backend in torch onnxruntime; do
+    id="cpu_${backend}_${space}"
+    out="$WORK/$id.json"
+    if [ "${RESUME:-0}" != 1 ]; then rm -f "$out" "$out.partial.jsonl"; fi
+    t0=$(date +%s)
+    nas lut build --space "$space" --device cpu --backend "$backend" --threads 1 --batch 1 \
+      --resolution 224 --classes 1000 --in-channels 3 --rounds "$ROUNDS" --out "$out" --json
+    nas lut build --space "$space" --device cpu --backend "$backend" --threads 1 --batch 1 \
+      --resolution 32 --classes 10 --in-channels 1 --rounds "$ROUNDS" --out "$out" --json
+    nas lut calibrate "$out" --n "$CAL_N" --seed 0 --json
+    cp "$out" "latency_tables/$id.json"
+    echo "$id: built and calibrated in $(( $(date +%s) - t0 )) s"
+  done
+done
+python experiments/bench_latency.py --n "$VAL_N" --tables \
+  cpu_torch_mobilenet_v3 cpu_onnxruntime_mobilenet_v3 cpu_torch_mobilenet_v2 cpu_onnxruntime_mobilenet_v2
+echo "total: $(( $(date +%s) - start )) s"

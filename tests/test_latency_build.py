@@ -1,0 +1,182 @@
+"""Real (tiny) builds on this machine: profiler, resume, calibration, CLI predict and validate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nas._errors import NasError
+from nas.blocks import arch_to_blocks
+from nas.cli._main import main
+from nas.latency import load_table, read_table
+from nas.latency._build import build_table, partial_path
+from nas.latency._enumerate import enumerate_blocks
+from nas.latency._networks import calibrate_table
+from nas.latency._settings import Settings
+from nas.space import get_space
+
+TINY_SPACE = """\
+name: tiny_lut
+description: two-stage space for latency-table tests
+resolution: [32]
+width: 1.0
+channel_divisor: 8
+stem: {out: 8, kernel: 3, stride: 2, act: relu}
+stages:
+  - {out: 8, stride: 1, act: relu, depth: 1, kernel: 3, expand: 1}
+  - {out: [16, 24], stride: 2, act: hswish, depth: [1, 2], kernel: [3, 5], expand: 3, skip: true}
+head:
+  - {kind: conv, out: 32, act: hswish}
+  - {kind: pool}
+  - {kind: classifier}
+"""
+FAST = {"rounds": 2, "round_ms": 1.0, "min_reps": 2, "max_reps": 20, "warmup_ms": 2.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spaces") / "tiny_lut.yaml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tiny_space: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny torch table built in two sittings (limit, then resume), then calibrated."""
+    out = tmp_path_factory.mktemp("tables") / "tiny_torch.json"
+    space = get_space(tiny_space)
+    settings = Settings(**FAST)
+    first = build_table(space, settings, out, classes=10, in_channels=1, limit=5, chunk=3,
+                        progress=False)
+    assert (first.measured, first.remaining) == (5, first.keys_total - 5)
+    assert len(read_table(out)) == 5  # the partial table is usable and resumable
+    second = build_table(space, settings, out, classes=10, in_channels=1, chunk=3, progress=False)
+    assert (second.skipped, second.measured, second.remaining) == (5, first.keys_total - 5, 0)
+    assert not partial_path(out).exists()
+    table = read_table(out)
+    calibrate_table(table, n=6, seed=0, progress=False)
+    table.write(out)
+    return out
+
+
+def test_build_covers_space_with_full_stats(tiny_table: Path, tiny_space: Path) -> None:
+    table = read_table(tiny_table)
+    keys = {b.key for b in enumerate_blocks(get_space(tiny_space), classes=10, in_channels=1)}
+    assert set(table.entries) == keys
+    for e in table.entries.values():
+        assert e.n >= 4 and e.min is not None and e.p90 is not None and e.std is not None
+        assert 0 < e.min <= e.median <= e.p90
+    assert table.device["threads"] == 1 and table.device["runtime"] == "torch"
+    assert table.device["name"] and table.device["date"] and table.device["cores"]
+    assert table.configs == [{"space": "tiny_lut", "resolution": 32, "in_channels": 1,
+                              "classes": 10, "widths": [1.0]}]
+    assert table.calibration is not None and len(table.calibration.samples) == 6
+    assert table.measurement["build_seconds"] > 0
+
+
+def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Path) -> None:
+    out = tmp_path / "interrupted.json"
+    space = get_space(tiny_space)
+    build_table(space, Settings(**FAST), out, classes=10, in_channels=1, limit=2, chunk=1,
+                progress=False)
+    kept = read_table(out)
+    # Simulate a kill after two more chunks were appended but before the table was rewritten.
+    todo = [b for b in enumerate_blocks(space, classes=10, in_channels=1) if b.key not in kept]
+    donor = {b.key: {"median": 0.123, "n": 3} for b in todo[:2]}
+    partial_path(out).write_text("".join(json.dumps({"key": k, "entry": e}) + "\n"
+                                         for k, e in donor.items()) + '{"key": "tor')
+    report = build_table(space, Settings(**FAST), out, classes=10, in_channels=1, limit=1,
+                         progress=False)
+    assert report.skipped == 4 and report.measured == 1
+    table = read_table(out)
+    assert all(table.entries[k].median == 0.123 for k in donor)
+
+
+def test_extending_with_other_settings_is_refused(tiny_table: Path, tiny_space: Path) -> None:
+    with pytest.raises(NasError, match="measured with"):
+        build_table(get_space(tiny_space), Settings(batch=2, **FAST), tiny_table, classes=10,
+                    in_channels=1, progress=False)
+
+
+def test_onnxruntime_block_build(tiny_space: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tiny_ort.json"
+    report = build_table(get_space(tiny_space), Settings(backend="onnxruntime", **FAST), out,
+                         classes=10, in_channels=1, limit=3, progress=False)
+    table = read_table(out)
+    assert report.measured == 3 and len(table) == 3
+    assert table.device["runtime"] == "onnxruntime" and table.backend == "onnxruntime"
+
+
+def test_predict_cli_json(tiny_table: Path, tiny_space: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    space = get_space(tiny_space)
+    arch = space.sample(np.random.default_rng(4))
+    assert main(["lut", "predict", str(tiny_table), arch.text, "--classes", "10",
+                 "--in-channels", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    table = load_table(tiny_table)
+    expect = table.predict(arch, classes=10, in_channels=1)
+    assert out["latency_ms"] == pytest.approx(expect.latency_ms)
+    assert out["calibrated"] is True and out["content_hash"] == table.content_hash
+    assert [b["key"] for b in out["blocks"]] == [
+        b.key for b in arch_to_blocks(arch, classes=10, in_channels=1)]
+    # A config the table was not built for: the classifier key is missing, and it says so.
+    assert main(["lut", "predict", str(tiny_table), arch.text, "--classes", "7",
+                 "--in-channels", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "tiny_torch" in err and "fc(cin=32,cout=7,hw=1)" in err
+
+
+@pytest.mark.slow
+def test_validate_cli_on_tiny_table(tiny_table: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lut", "validate", str(tiny_table), "--n", "4", "--seed", "3", "--out",
+                 str(tmp_path), "--no-progress", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for name in ("n", "mape", "within_10pct", "kendall_tau", "rmse_ms"):
+        assert name in out and name in out["baseline_flops"]
+    assert out["n"] == 4 and 0.0 <= out["within_10pct"] <= 1.0
+    assert out["baseline_flops"]["fitted_on"] == "calibration networks"
+    assert Path(out["png"]).stat().st_size > 1000
+    rows = Path(out["csv"]).read_text().splitlines()
+    assert len(rows) == 5
+    calibrated = {s["arch"] for s in load_table(tiny_table).calibration.samples}
+    assert not calibrated & {r.split(",")[0] for r in rows[1:]}  # held out
+
+
+def test_list_cli_shows_table(tiny_table: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HWNAS_TABLE_PATH", str(tiny_table.parent))
+    assert main(["lut", "list", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    row = rows["tiny_torch"]
+    assert row["spaces"] == ["tiny_lut"] and row["resolutions"] == [32]
+    assert row["runtime"] == "torch" and row["entries"] == len(read_table(tiny_table))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fp16_build_and_validate(tiny_space: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tiny_cuda.json"
+    settings = Settings(device="cuda", batch=4, dtype="float16", **FAST)
+    build_table(get_space(tiny_space), settings, out, classes=10, in_channels=1, progress=False)
+    table = read_table(out)
+    assert table.device["kind"] == "cuda" and table.device["name"] == torch.cuda.get_device_name(0)
+    assert table.dtype == "float16" and table.batch == 4
+    calibrate_table(table, n=6, progress=False)
+    table.write(out)
+    from nas.latency._validate import validate_table
+
+    res = validate_table(read_table(out), n=4, progress=False)
+    assert res["n"] == 4 and res["kendall_tau"] is not None
+
+
+def test_cuda_without_gpu_is_a_clear_error(tiny_space: Path, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(NasError, match="no CUDA device"):
+        build_table(get_space(tiny_space), Settings(device="cuda", **FAST), tmp_path / "x.json",
+                    progress=False)

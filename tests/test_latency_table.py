@@ -1,0 +1,209 @@
+"""Latency table format, loading, errors, prediction and calibration fitting (no timing here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas._errors import NasError
+from nas.blocks import arch_to_blocks
+from nas.latency import (
+    FEATURES,
+    Calibration,
+    Entry,
+    LatencyTable,
+    fit_calibration,
+    list_tables,
+    load_table,
+    read_table,
+)
+from nas.latency._calibration import key_features, network_features
+from nas.latency._enumerate import enumerate_blocks, restrict_space
+from nas.space import get_space
+
+SPACE = "mobilenet_v3"
+
+
+def _fake_ms(block_key: str, macs: int) -> float:
+    # Any positive, key-dependent numbers will do: these tests check bookkeeping, not timing.
+    return 0.01 + macs * 2e-6 + (hash(block_key) % 7) * 1e-3
+
+
+def make_table(resolutions: tuple[int, ...] = (224,), **cfg: int) -> LatencyTable:
+    space = get_space(SPACE)
+    table = LatencyTable(device={"name": "test cpu", "kind": "cpu", "runtime": "torch"},
+                         measurement={"backend": "torch", "device_type": "cpu"})
+    for b in enumerate_blocks(space, resolutions=list(resolutions), **cfg):
+        ms = _fake_ms(b.key, b.macs)
+        table.add_entry(b, Entry.from_samples([ms, ms * 1.02, ms * 0.99]))
+    for r in resolutions:
+        table.add_config(SPACE, r, in_channels=cfg.get("in_channels", 3),
+                         classes=cfg.get("classes", 1000), widths=space.widths)
+    return table
+
+
+def sample_archs(n: int, resolution: int = 224, seed: int = 0) -> list:
+    space = restrict_space(get_space(SPACE), [resolution])
+    rng = np.random.default_rng(seed)
+    return [space.sample(rng) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def table() -> LatencyTable:
+    return make_table()
+
+
+def test_round_trip_keeps_entries_and_hash(table: LatencyTable, tmp_path: Path) -> None:
+    table.source, table.citation = "measured here", "Doe et al., 2030"
+    path = table.write(tmp_path / "my_table.json")
+    loaded = read_table(path)
+    assert loaded.id == "my_table"
+    assert loaded.entries == table.entries
+    assert loaded.content_hash == table.content_hash
+    assert (loaded.source, loaded.citation) == ("measured here", "Doe et al., 2030")
+    assert read_table(loaded.write(tmp_path / "again.json")).content_hash == table.content_hash
+    # Text, not pickle: the file is plain JSON with a schema version.
+    assert json.loads(path.read_text())["schema_version"] == loaded.schema_version
+
+
+def test_content_hash_changes_with_any_number(table: LatencyTable) -> None:
+    before = table.content_hash
+    key = next(iter(table.entries))
+    other = LatencyTable(table.entries, device=table.device, measurement=table.measurement,
+                         spaces=table.spaces, resolutions=table.resolutions, configs=table.configs)
+    other.source, other.citation = table.source, table.citation
+    assert other.content_hash == before
+    other.add_entry(key, Entry(median=table.entries[key].ms * 1.5))
+    assert other.content_hash != before
+
+
+def test_corrupt_and_unknown_schema_name_the_table(table: LatencyTable, tmp_path: Path) -> None:
+    bad = tmp_path / "broken_table.json"
+    bad.write_text('{"format": "hwnas-latency-table", "schema_version": 1, "entr')
+    with pytest.raises(NasError, match=r"broken_table.*corrupt"):
+        read_table(bad)
+    data = table.to_dict()
+    data["schema_version"] = 99
+    future = tmp_path / "future_table.json"
+    future.write_text(json.dumps(data))
+    with pytest.raises(NasError, match=r"future_table.*schema_version 99"):
+        read_table(future)
+    data["schema_version"] = 1
+    data["entries"] = {"mbconv(cin=8)": {"median": 1.0}}
+    (tmp_path / "badkey.json").write_text(json.dumps(data))
+    with pytest.raises(NasError, match=r"badkey.*mbconv\(cin=8\)"):
+        read_table(tmp_path / "badkey.json")
+    data["entries"] = {"pool(cin=8,cout=8,hw=7)": {"median": -1.0}}
+    (tmp_path / "negative.json").write_text(json.dumps(data))
+    with pytest.raises(NasError, match=r"negative.*median"):
+        read_table(tmp_path / "negative.json")
+
+
+def test_missing_key_names_table_and_key(table: LatencyTable, tmp_path: Path) -> None:
+    arch = sample_archs(1)[0]
+    blocks = arch_to_blocks(arch)
+    victim = blocks[3].key
+    entries = {k: e for k, e in table.entries.items() if k != victim}
+    small = LatencyTable(entries, device=table.device)
+    small.write(tmp_path / "holey.json")
+    with pytest.raises(NasError) as err:
+        small.predict(arch)
+    assert "holey" in str(err.value) and victim in str(err.value)
+    assert [b.key for b in small.missing(blocks)] == [victim]
+
+
+def test_approximate_reports_what_it_guessed(table: LatencyTable) -> None:
+    arch = sample_archs(1, seed=3)[0]
+    blocks = arch_to_blocks(arch)
+    victim = next(b for b in blocks if b.kind == "mbconv").key
+    small = LatencyTable({k: e for k, e in table.entries.items() if k != victim},
+                         device=table.device)
+    exact = table.predict(arch)
+    approx = small.predict(arch, approximate=True)
+    assert approx.approximated == [victim]
+    assert exact.approximated == []
+    assert approx.latency_ms > 0
+    # Asking again without approximate still refuses: a guess never becomes an entry.
+    with pytest.raises(NasError, match="no entry"):
+        small.predict(arch)
+    assert victim not in small.entries
+
+
+def test_predict_sums_blocks_and_breakdown_adds_up(table: LatencyTable) -> None:
+    arch = sample_archs(1, seed=5)[0]
+    pred = table.predict(arch)
+    blocks = arch_to_blocks(arch)
+    assert [k for k, _ in pred.blocks] == [b.key for b in blocks]
+    naive = sum(table.entries[b.key].ms for b in blocks)
+    assert pred.raw_sum_ms == pytest.approx(naive)
+    assert pred.latency_ms == pytest.approx(naive)  # no calibration: the plain sum
+    assert sum(ms for _, ms in pred.blocks) + pred.overhead_ms == pytest.approx(pred.latency_ms)
+    assert table.predict_blocks(blocks) == pytest.approx(pred.latency_ms)
+
+
+def test_predict_many_equals_loop_with_calibration(table: LatencyTable) -> None:
+    both = make_table((32, 224), classes=10, in_channels=1)
+    archs = sample_archs(40, 224, seed=1) + sample_archs(40, 32, seed=2)
+    x = np.array([both.features(a, classes=10, in_channels=1) for a in archs])
+    rng = np.random.default_rng(0)
+    y = x @ rng.uniform(0.5, 1.5, len(FEATURES)).clip(0) + 0.3
+    both.set_calibration(fit_calibration(x, y, [a.resolution for a in archs], [], {}))
+    loop = np.array([both.predict(a, classes=10, in_channels=1).latency_ms for a in archs])
+    many = both.predict_many(archs, classes=10, in_channels=1)
+    np.testing.assert_allclose(many, loop, rtol=1e-12)
+    assert not np.allclose(many, both.naive_many(archs, classes=10, in_channels=1))
+
+
+def test_calibration_recovers_a_known_linear_gap(table: LatencyTable) -> None:
+    archs = sample_archs(60, seed=11)
+    x = np.array([table.features(a) for a in archs])
+    truth = np.zeros(len(FEATURES))
+    truth[FEATURES.index("ms:mbconv")] = 1.1
+    truth[FEATURES.index("ms:conv")] = 1.0
+    truth[FEATURES.index("ms:fc")] = 1.6
+    truth[FEATURES.index("n:kernels")] = 0.004
+    truth[FEATURES.index("const")] = 0.2
+    y = x @ truth
+    cal = fit_calibration(x[:40], y[:40], [224] * 40, [], {})
+    held = x[40:] @ cal.coef_for(224)
+    np.testing.assert_allclose(held, y[40:], rtol=0.02)
+    naive = x[40:, :4].sum(axis=1)
+    assert np.max(np.abs(naive / y[40:] - 1)) > 0.05  # the gap was real
+    back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())), "cal")
+    np.testing.assert_array_equal(back.coef_for(224), cal.coef_for(224))
+    np.testing.assert_array_equal(back.coef_for(160), cal.coef_for(160))  # "all" fallback
+
+
+def test_key_features_count_real_operator_calls() -> None:
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from nas.models import make_block
+
+    kinds_seen = set()
+    for b in enumerate_blocks(get_space("efficientnet"), resolutions=[32], widths=[1.0])[::60]:
+        module, x = make_block(b).eval(), torch.randn(1, *b.in_shape)
+        with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+            module(x)
+        top_level = [e for e in prof.events() if e.cpu_parent is None]
+        row = network_features(key_features(b, 1.0)[None, :])
+        assert row[FEATURES.index("n:kernels")] == len(top_level), b.key
+        kinds_seen.add(b.kind)
+    assert {"mbconv", "conv"} <= kinds_seen
+
+
+def test_load_by_id_from_table_path_and_list(table: LatencyTable, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    table.write(tmp_path / "zz_test_table.json")
+    (tmp_path / "zz_corrupt.json").write_text("{")
+    monkeypatch.setenv("HWNAS_TABLE_PATH", str(tmp_path))
+    loaded = load_table("zz_test_table")
+    assert loaded.content_hash == table.content_hash
+    assert load_table(str(tmp_path / "zz_test_table.json")) is loaded
+    with pytest.raises(NasError, match="unknown latency table 'nope'"):
+        load_table("nope")
+    with pytest.raises(NasError, match="zz_corrupt"):
+        list_tables()
