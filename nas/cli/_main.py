@@ -18,6 +18,8 @@ from nas._errors import NasError
 COMMAND_MODULES = [
     "nas.cli._arch",
     "nas.cli._lut",
+    "nas.cli._export",
+    "nas.cli._train",
 ]
 
 

@@ -1,0 +1,48 @@
+"""``nas train EXPORT_DIR --data ...``: train an exported architecture (see :mod:`nas.train`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from nas.cli._common import print_json
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train an exported architecture (standard recipe, resumable)",
+                       description="Train the architecture of a `nas export` folder with the recipe "
+                                   "in its train.yaml; writes metrics.csv, learning_curve.png, "
+                                   "checkpoint.pt, model.pt and result.json into --out, and the "
+                                   "trained weights back into the export folder.")
+    p.add_argument("export_dir", help="folder written by `nas export`")
+    p.add_argument("--data", help="digits | cifar10:PATH | imagefolder:PATH (default: train.yaml's)")
+    p.add_argument("--epochs", type=int, help="epochs (default: train.yaml's)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--out", help="output folder (default EXPORT_DIR/train)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--latency-runs", type=int, default=200,
+                   help="timed runs for the final CPU latency measurement (default 200)")
+    p.add_argument("--no-update-export", action="store_true",
+                   help="leave the export's model.pt / model.onnx untouched")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nas.train import train
+
+    result = train(args.export_dir, data=args.data, epochs=args.epochs, device=args.device,
+                   resume=args.resume, out=args.out, progress=not args.no_progress,
+                   latency_runs=args.latency_runs, update_export=not args.no_update_export,
+                   threads=args.threads)
+    latency = result["latency"]
+    print_json({
+        "final_test_acc": result["final_test_acc"],
+        "best_test_acc": result["best_test_acc"],
+        "best_epoch": result["best_epoch"],
+        "train_time_s": result["train_time_s"],
+        "latency_measured_ms": latency["measured"]["median_ms"],
+        "latency_predicted": latency["predicted"],
+        "result": f"{args.out or args.export_dir + '/train'}/result.json",
+    })
+    return 0

@@ -1,0 +1,372 @@
+"""``nas train``: train an exported architecture with a standard recipe, resumably.
+
+Recipe (fields in :class:`TrainConfig`): SGD with Nesterov momentum or AdamW; per-step cosine
+schedule after a linear warm-up; label smoothing; weight decay on conv/linear weights only (not
+on norms and biases); optional EMA of the weights, which is what gets evaluated and exported;
+batch augmentation with torch ops (:mod:`nas.train._augment`); mixed precision (autocast +
+GradScaler) on CUDA, plain float32 on the CPU. Every epoch writes ``checkpoint.pt`` (model,
+optimizer, scheduler, scaler, EMA, epoch, metric history, every RNG state) atomically, so
+``resume=True`` continues exactly where the last completed epoch left off.
+
+Randomness: a ``numpy.random.Generator`` for the split and batch order, a ``torch.Generator`` for
+augmentation, and the global torch RNG (initialization, dropout) seeded inside
+``torch.random.fork_rng`` so the caller's RNG state is untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas import __version__
+from nas._errors import NasError
+from nas.data import ImageData, batches, load_dataset
+from nas.train._augment import augment
+from nas.train._config import TrainConfig, default_train_config
+from nas.train._ema import ModelEMA
+from nas.train._latency import cpu_name, measure_latency, torch_threads
+from nas.train._plot import plot_learning_curve
+
+CHECKPOINT = "checkpoint.pt"
+METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
+                   "raw_test_loss", "raw_test_acc", "time_s")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu`` or ``cuda[:N]``; CUDA must be available."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise NasError(f"--device {name}: CUDA is not available here (torch {torch.__version__}, "
+                           f"CUDA build {torch.version.cuda or 'none'}); use --device cpu")
+        return torch.device(name)
+    raise NasError(f"--device {name!r}: expected cpu or cuda")
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay for conv and linear weights; none for norm parameters and biases (1-D)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    groups = param_groups(model, config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
+                               nesterov=config.nesterov and config.momentum > 0)
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
+
+
+def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """Multiplier of ``lr`` at each optimizer step: linear warm-up, then cosine to ``min_lr``."""
+    total = config.epochs * steps_per_epoch
+    warm = min(total, round(config.warmup_epochs * steps_per_epoch))
+    floor = config.min_lr / config.lr
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return config.warmup_start_factor + (1 - config.warmup_start_factor) * step / warm
+        progress = min(1.0, (step - warm) / max(1, total - warm))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+             device: torch.device) -> tuple[float, float]:
+    """Mean cross-entropy (no smoothing) and top-1 accuracy over a split."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    try:
+        for xb, yb in batches(x, y, batch_size):
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            logits = model(xb).float()
+            loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
+            correct += int((logits.argmax(1) == yb).sum())
+    finally:
+        model.train(was_training)
+    return loss_sum / len(y), correct / len(y)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_metrics(history: list[dict[str, Any]], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
+        writer.writeheader()
+        for row in history:
+            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRICS_COLUMNS})
+    os.replace(tmp, path)
+
+
+def _load_data(config: TrainConfig, info: dict[str, Any], resolution: int, export_dir: Path
+               ) -> ImageData:
+    data = load_dataset(config.dataset, resolution=resolution, test_fraction=config.test_fraction,
+                        rng=np.random.default_rng(config.seed))
+    if data.classes != info["classes"] or data.in_channels != info["in_channels"]:
+        raise NasError(
+            f"dataset {config.dataset!r} has {data.classes} classes and {data.in_channels} input "
+            f"channels, but the export {export_dir} was made for {info['classes']} classes and "
+            f"{info['in_channels']} channels; re-export with --classes {data.classes} "
+            f"--in-channels {data.in_channels}")
+    if len(data.y_train) < 2:
+        raise NasError(f"dataset {config.dataset!r}: fewer than 2 training images")
+    return data
+
+
+def load_train_config(export_dir: Path, info: dict[str, Any], resolution: int, *,
+                      data: str | None, epochs: int | None) -> TrainConfig:
+    """``train.yaml`` of the export (or the defaults), with ``--data`` / ``--epochs`` applied."""
+    path = export_dir / "train.yaml"
+    config = TrainConfig.load(path) if path.is_file() else default_train_config(data or "", resolution)
+    if data:
+        config = config.replace(dataset=data)
+    if epochs is not None:
+        if epochs < 1:
+            raise NasError(f"--epochs must be >= 1, got {epochs}")
+        config = config.replace(epochs=epochs, warmup_epochs=min(config.warmup_epochs, epochs))
+    if not config.dataset:
+        raise NasError(f"{path}: no dataset; pass --data digits|cifar10:PATH|imagefolder:PATH "
+                       "or set the field 'dataset'")
+    return config
+
+
+def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None = None,
+          device: str = "cpu", resume: bool = False, out: str | Path | None = None,
+          progress: bool = True, stop_after: int | None = None, latency_runs: int = 200,
+          update_export: bool = True, threads: int | None = None) -> dict[str, Any]:
+    """Train the architecture of an export folder; returns what ``result.json`` holds.
+
+    Args:
+        export_dir: a folder written by ``nas export`` (``arch.json``, ``train.yaml``).
+        data: dataset spec; overrides ``train.yaml``'s ``dataset``.
+        epochs: overrides ``train.yaml``'s ``epochs`` (the warm-up is capped at it).
+        device: ``cpu`` or ``cuda``.
+        resume: continue from ``OUT/checkpoint.pt``.
+        out: output folder (default ``EXPORT_DIR/train``).
+        progress: show a tqdm progress bar.
+        stop_after: stop after this many epochs in this call, as an interruption would (the
+            checkpoint is kept; the run is completed later with ``resume=True``).
+        latency_runs: timed runs for the final CPU latency measurement.
+        update_export: replace the export's ``model.pt``/``model.onnx`` with the trained weights.
+        threads: torch intra-op threads for CPU training (default: torch's choice).
+    """
+    if threads is not None and threads < 1:
+        raise NasError(f"--threads must be >= 1, got {threads}")
+    with torch_threads(threads):
+        return _train(Path(export_dir), data=data, epochs=epochs, device=device, resume=resume,
+                      out=out, progress=progress, stop_after=stop_after,
+                      latency_runs=latency_runs, update_export=update_export)
+
+
+def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: str, resume: bool,
+           out: str | Path | None, progress: bool, stop_after: int | None, latency_runs: int,
+           update_export: bool) -> dict[str, Any]:
+    from nas.export import initial_model, read_export, update_weights  # export imports this package
+
+    info, arch, space = read_export(export_dir)
+    config = load_train_config(export_dir, info, arch.resolution, data=data, epochs=epochs)
+    dev = resolve_device(device)
+    out_dir = Path(out) if out is not None else export_dir / "train"
+    ckpt_path = out_dir / CHECKPOINT
+    if resume and not ckpt_path.is_file():
+        raise NasError(f"--resume: no checkpoint {ckpt_path} to resume from")
+    if not resume and ckpt_path.is_file():
+        raise NasError(f"{ckpt_path} exists: pass --resume to continue that run, or another --out")
+    if latency_runs < 1:
+        raise NasError(f"latency runs must be >= 1, got {latency_runs}")
+    data_ = _load_data(config, info, arch.resolution, export_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config.save(out_dir / "train.yaml")
+
+    use_amp = config.amp and dev.type == "cuda"
+    x_train, y_train = data_.x_train.to(dev), data_.y_train.to(dev)
+    x_test, y_test = data_.x_test.to(dev), data_.y_test.to(dev)
+    bs = min(config.batch_size, len(y_train))
+    steps_per_epoch = len(y_train) // bs  # drop the last partial batch (BatchNorm needs > 1)
+    cuda_devices = [dev.index or 0] if dev.type == "cuda" else []
+
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(config.seed)
+        model = initial_model(arch, space, classes=info["classes"], in_channels=info["in_channels"],
+                              dropout=config.dropout, seed=config.seed).to(dev)
+        optimizer = make_optimizer(config, model)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        ema = ModelEMA(model, config.ema_decay) if config.ema else None
+        order_rng = np.random.default_rng([config.seed, 1])
+        aug_gen = torch.Generator().manual_seed(config.seed + 1)
+        history: list[dict[str, Any]] = []
+        start_epoch = 0
+        if resume:
+            ckpt = torch.load(ckpt_path, map_location=dev, weights_only=True)
+            if ckpt["arch_hash"] != arch.hash or ckpt["config_hash"] != config.hash:
+                raise NasError(f"{ckpt_path} was made for another arch or training config "
+                               "(train.yaml, --data, --epochs must match the interrupted run)")
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
+            order_rng.bit_generator.state = ckpt["rng"]["numpy"]
+            aug_gen.set_state(ckpt["rng"]["torch_aug"])
+            torch.set_rng_state(ckpt["rng"]["torch_global"])
+            if cuda_devices and ckpt["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(ckpt["rng"]["cuda"], cuda_devices[0])
+            history, start_epoch = list(ckpt["history"]), int(ckpt["epoch"])
+
+        from tqdm.auto import tqdm
+
+        remaining = config.epochs - start_epoch
+        if stop_after is not None:
+            remaining = min(remaining, stop_after)
+        bar = tqdm(total=remaining * steps_per_epoch, disable=not progress, unit="step",
+                   dynamic_ncols=True, desc=f"train {arch.hash}")
+        for epoch in range(start_epoch, start_epoch + remaining):
+            t0 = time.perf_counter()
+            model.train()
+            lr = optimizer.param_groups[0]["lr"]
+            loss_sum, correct, seen = 0.0, 0, 0
+            order = torch.from_numpy(order_rng.permutation(len(y_train))).to(dev)
+            for step in range(steps_per_epoch):
+                idx = order[step * bs:(step + 1) * bs]
+                xb, yb = x_train[idx], y_train[idx]
+                xb = augment(xb, crop_padding=config.crop_padding, hflip=config.hflip, gen=aug_gen)
+                with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=use_amp):
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
+                if not bool(torch.isfinite(loss.detach())):
+                    raise NasError(f"training diverged at epoch {epoch + 1} (loss {float(loss)}); "
+                                   f"lower 'lr' in {export_dir / 'train.yaml'}")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                if ema is not None:
+                    ema.update(model)
+                loss_sum += float(loss.detach()) * len(yb)
+                correct += int((logits.argmax(1) == yb).sum())
+                seen += len(yb)
+                bar.update(1)
+                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{loss_sum / seen:.3f}")
+            evaluated = ema.module if ema is not None else model
+            test_loss, test_acc = evaluate(evaluated, x_test, y_test, config.eval_batch_size, dev)
+            raw = evaluate(model, x_test, y_test, config.eval_batch_size, dev) if ema else (None, None)
+            history.append({"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / seen,
+                            "train_acc": correct / seen, "test_loss": test_loss, "test_acc": test_acc,
+                            "raw_test_loss": raw[0], "raw_test_acc": raw[1],
+                            "time_s": round(time.perf_counter() - t0, 3)})
+            bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", test_acc=f"{test_acc:.3f}")
+            _atomic_save({
+                "epoch": epoch + 1, "arch_hash": arch.hash, "config_hash": config.hash,
+                "hwnas_version": __version__, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "ema": ema.state_dict() if ema else None,
+                "history": history,
+                "rng": {"numpy": order_rng.bit_generator.state, "torch_aug": aug_gen.get_state(),
+                        "torch_global": torch.get_rng_state(),
+                        "cuda": torch.cuda.get_rng_state(cuda_devices[0]) if cuda_devices else None},
+            }, ckpt_path)
+            _write_metrics(history, out_dir / "metrics.csv")
+        bar.close()
+
+    done = history[-1]["epoch"] if history else 0
+    if done < config.epochs:
+        return {"complete": False, "epochs_done": done, "epochs": config.epochs,
+                "checkpoint": str(ckpt_path), "history": history}
+    final_model = ema.module if ema is not None else model
+    return _finish(export_dir, out_dir, info, arch.text, config, final_model, history, dev,
+                   use_amp, latency_runs, update_export, update_weights)
+
+
+def _latency_section(info: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    predicted = []
+    here = {t["id"]: t.get("here") for t in info.get("tables", [])}
+    for name, score in info.get("scores", {}).items():
+        if score.get("kind") != "predicted" or score.get("value") is None:
+            continue
+        table = score.get("table")
+        device = (here.get(table) or {}).get("device")
+        predicted.append({
+            "score": name, "table": table, "table_hash": score.get("table_hash"),
+            "predicted_ms": score["value"],
+            "measured_over_predicted": measured["median_ms"] / score["value"] if score["value"] else None,
+            "table_device": device,
+            "same_device": None if device is None else device == measured["device"],
+        })
+    section: dict[str, Any] = {"measured": measured, "predicted": predicted}
+    if not predicted:
+        section["note"] = "the export has no latency-table prediction (export from a run with " \
+                          "a latency objective, or with --table ID)"
+    return section
+
+
+def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: str,
+            config: TrainConfig, model: nn.Module, history: list[dict[str, Any]],
+            dev: torch.device, use_amp: bool, latency_runs: int, update_export: bool,
+            update_weights: Callable[..., Any]) -> dict[str, Any]:
+    plot_learning_curve(history, out_dir / "learning_curve.png", f"{arch_text} on {config.dataset}")
+    cpu_model = copy.deepcopy(model).to("cpu").eval()
+    state = {k: v.detach().clone() for k, v in cpu_model.state_dict().items()}
+    torch.save(state, out_dir / "model.pt")
+    measured = measure_latency(cpu_model, in_channels=info["in_channels"],
+                               resolution=info["resolution"], runs=latency_runs)
+    best = max(history, key=lambda r: r["test_acc"])
+    last = history[-1]
+    result = {
+        "export_dir": str(export_dir),
+        "arch": arch_text,
+        "arch_hash": info.get("arch_hash"),
+        "dataset": config.dataset,
+        "epochs": config.epochs,
+        "final_test_acc": last["test_acc"],
+        "final_test_loss": last["test_loss"],
+        "best_test_acc": best["test_acc"],
+        "best_epoch": best["epoch"],
+        "evaluated": "ema" if config.ema else "raw",
+        "raw_final_test_acc": last.get("raw_test_acc"),
+        "train_time_s": round(sum(r["time_s"] for r in history), 2),
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
+        "mixed_precision": use_amp,
+        "latency": _latency_section(info, measured),
+        "config": config.to_dict(),
+        "files": {"model": "model.pt", "metrics": "metrics.csv", "curve": "learning_curve.png",
+                  "checkpoint": CHECKPOINT},
+        "hwnas_version": __version__,
+        "complete": True,
+    }
+    (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    if update_export:
+        update_weights(export_dir, state, dropout=config.dropout, weights_info={
+            "state": "trained", "dataset": config.dataset, "epochs": config.epochs,
+            "test_acc": last["test_acc"], "evaluated": result["evaluated"],
+            "result": os.path.relpath(out_dir / "result.json", export_dir)})
+    return result
