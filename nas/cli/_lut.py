@@ -32,6 +32,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     p.add_argument("--round-ms", type=float, default=15.0, help="target ms per key per round")
     p.add_argument("--statistic", default="median", choices=("median", "min"))
+    p.add_argument("--timer", default="auto", choices=("auto", "wall", "thread_cpu"),
+                   help="auto: thread CPU time for 1-thread CPU tables (immune to other "
+                        "processes' time slices), wall clock otherwise")
     p.add_argument("--calibrate", type=int, metavar="N", default=0,
                    help="then measure N networks per config end-to-end and fit the calibration")
     p.add_argument("--seed", type=int, default=0)
@@ -65,6 +68,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", help="folder for the CSV and the scatter PNG")
     p.add_argument("--approximate", action="store_true")
+    p.add_argument("--timer", choices=("auto", "wall", "thread_cpu"),
+                   help="clock for the networks (default: the table's)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_validate)
@@ -92,7 +97,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     settings = Settings(device=args.device, backend=args.backend, threads=args.threads,
                         batch=args.batch, dtype=args.dtype, rounds=args.rounds,
-                        round_ms=args.round_ms, statistic=args.statistic)
+                        round_ms=args.round_ms, statistic=args.statistic, timer=args.timer)
     if args.classes < 1 or args.in_channels < 1:
         raise NasError("--classes and --in-channels must be >= 1")
     report = build_table(get_space(args.space), settings, args.out, resolutions=args.resolution,
@@ -140,5 +145,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     table = load_table(args.table)
     print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
-                              approximate=args.approximate, progress=not args.no_progress))
+                              approximate=args.approximate, timer=args.timer,
+                              progress=not args.no_progress))
     return 0

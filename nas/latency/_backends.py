@@ -124,7 +124,8 @@ def pinned(settings: Settings) -> Iterator[dict[str, Any]]:
 def time_calls(fn: Runner, reps: int, settings: Settings) -> np.ndarray:
     """Milliseconds of each of ``reps`` back-to-back calls (one untimed call first).
 
-    CPU: ``perf_counter_ns`` around each call (the call returns when the work is done).
+    CPU: ``perf_counter_ns`` (or ``thread_time_ns``, see :attr:`Settings.timer`) around each
+    call (the call returns when the work is done).
     CUDA: an event recorded between consecutive calls on the stream, one synchronize at the end,
     so calls pipeline as they do in a real inference loop and each interval is the stream time
     one call occupies (launch-bound calls included).
@@ -143,7 +144,7 @@ def time_calls(fn: Runner, reps: int, settings: Settings) -> np.ndarray:
     import time
 
     out = np.empty(reps)
-    clock = time.perf_counter_ns
+    clock = time.thread_time_ns if settings.clock == "thread_cpu" else time.perf_counter_ns
     for i in range(reps):
         t0 = clock()
         fn()

@@ -61,8 +61,8 @@ def open_table(out: Path, settings: Settings) -> LatencyTable:
             raise NasError(f"{table.where} was measured on another device or runtime "
                            f"({'; '.join(diff)}); write to another --out")
     else:
-        table = LatencyTable(device=current, measurement={**settings.to_dict(), "build_seconds": 0.0},
-                             path=out)
+        table = LatencyTable(device=current, path=out, measurement={
+            **settings.to_dict(), "clock": settings.clock, "build_seconds": 0.0})
     part = partial_path(out)
     if part.is_file():
         lines = part.read_text().splitlines()

@@ -11,6 +11,7 @@ from nas._errors import NasError
 DEVICES = ("cpu", "cuda")
 BACKENDS = ("torch", "onnxruntime")
 DTYPES = ("float32", "float16")
+TIMERS = ("auto", "wall", "thread_cpu")
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,13 @@ class Settings:
         min_reps: fewest timed calls per burst.
         max_reps: most timed calls per burst.
         warmup_ms: warm-up time per item before the first round (at least 3 calls).
-        statistic: what predictions use: ``median`` of the samples, or ``min`` (more robust
-            when other processes share the cores; both are always recorded).
+        statistic: what predictions use: ``median`` of the samples, or ``min`` (both are
+            always recorded).
+        timer: ``wall`` (``perf_counter``), ``thread_cpu`` (CPU time of the calling thread:
+            with one thread all the work runs in it, and time slices lost to other processes
+            are not counted, so shared cores do not inflate the figures; on an idle core it
+            equals wall time) or ``auto``: ``thread_cpu`` for 1-thread CPU measurements,
+            ``wall`` otherwise (CUDA always uses CUDA events).
     """
 
     device: str = "cpu"
@@ -45,6 +51,7 @@ class Settings:
     max_reps: int = 200
     warmup_ms: float = 40.0
     statistic: str = "median"
+    timer: str = "auto"
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -60,16 +67,30 @@ class Settings:
             raise NasError(f"max_reps {self.max_reps} is below min_reps {self.min_reps}")
         if self.round_ms <= 0 or self.warmup_ms < 0:
             raise NasError("round_ms must be > 0 and warmup_ms >= 0")
+        if self.timer not in TIMERS:
+            raise NasError(f"timer {self.timer!r} is not one of {', '.join(TIMERS)}")
+        if self.timer == "thread_cpu" and (self.threads != 1 or self.device != "cpu"):
+            raise NasError("timer thread_cpu needs --device cpu --threads 1 (other threads' "
+                           "work would not be counted)")
         if self.statistic not in ("median", "min"):
             raise NasError(f"statistic {self.statistic!r} is not one of median, min")
         if self.backend == "onnxruntime" and self.dtype == "float16" and self.device == "cpu":
             raise NasError("onnxruntime on cpu: float16 is not supported here; use float32")
 
     @property
+    def clock(self) -> str:
+        """The timer actually used: ``wall``, ``thread_cpu`` or ``cuda_events``."""
+        if self.device == "cuda":
+            return "cuda_events"
+        if self.timer == "auto":
+            return "thread_cpu" if self.threads == 1 else "wall"
+        return self.timer
+
+    @property
     def identity(self) -> dict[str, Any]:
         """The fields that define what a table means (must match to extend or validate it)."""
         return {"device": self.device, "backend": self.backend, "threads": self.threads,
-                "batch": self.batch, "dtype": self.dtype}
+                "batch": self.batch, "dtype": self.dtype, "clock": self.clock}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

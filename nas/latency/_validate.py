@@ -70,6 +70,7 @@ def validate_table(
     seed: int = 1,
     out_dir: str | Path | None = None,
     approximate: bool = False,
+    timer: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Measure ``n`` held-out networks per table config on this device and score the table.
@@ -77,10 +78,12 @@ def validate_table(
     Returns:
         the figures (see :func:`accuracy`) for the table (``model``), the naive sum of isolated
         blocks (``naive_sum``) and the FLOPs baseline (``baseline_flops``), overall and per
-        resolution, plus the paths of the CSV and PNG written to ``out_dir``.
+        resolution, plus the paths of the CSV and PNG written to ``out_dir``. ``timer``
+        measures the networks with another clock than the table's (e.g. ``wall`` to check a
+        ``thread_cpu`` table against wall time in a quiet window).
     """
     t0 = time.perf_counter()
-    settings = table_settings(table)
+    settings = table_settings(table, **({"timer": timer} if timer else {}))
     stat = table.statistic
     cal_items, cal_entries = calibration_items(table)
     items = sample_items(table, n, seed, STREAM_VALIDATION, {it.ident for it in cal_items})
@@ -116,7 +119,7 @@ def validate_table(
         "table": table.id, "path": table.path, "content_hash": table.content_hash,
         "device": table.device.get("name"), "backend": table.backend,
         "threads": table.threads, "batch": table.batch, "dtype": table.dtype,
-        "statistic": stat, "calibrated": table.calibration is not None, "seed": seed,
+        "statistic": stat, "clock": settings.clock, "calibrated": table.calibration is not None, "seed": seed,
         **accuracy(pred, meas),
         "naive_sum": accuracy(naive, meas),
         "baseline_flops": {**accuracy(flops, meas), "fitted_on": baseline_fit},
