@@ -1,0 +1,32 @@
+"""Names of the trial user attributes a search writes (a stable contract for readers of runs).
+
+Every trial: ``arch`` (canonical text), ``arch_hash``, every cheap metric under its name
+(``macs``, ``params``, ``peak_memory``, ``latency:TABLE_ID``), ``constraints`` (relative
+violations in config order, <= 0 satisfied; what Optuna's ``constraints_func`` reads),
+``feasible``, ``trained`` (whether the accuracy evaluator ran in this trial), ``cheap_ms``.
+Trained trials: ``accuracy``, ``eval_s``, and evaluator details (``epochs``, ``rung:E``,
+``stopped_at_epoch``, ``epoch_accuracy``, ``zero_cost:NAME``). A trial answered from the cache
+has ``cached_from`` (the trial number it copies). A failed trial has ``fail_reason``.
+"""
+
+from __future__ import annotations
+
+ARCH = "arch"
+ARCH_HASH = "arch_hash"
+CONSTRAINTS = "constraints"
+FEASIBLE = "feasible"
+TRAINED = "trained"
+CACHED_FROM = "cached_from"
+FAIL_REASON = "fail_reason"
+CHEAP_MS = "cheap_ms"
+EVAL_S = "eval_s"
+EPOCHS = "epochs"
+STOPPED_AT = "stopped_at_epoch"
+EPOCH_ACCURACY = "epoch_accuracy"
+RUNG_PREFIX = "rung:"
+ZERO_COST_PREFIX = "zero_cost:"
+INTERRUPTED = "interrupted"
+
+
+def rung_attr(epoch: int) -> str:
+    return f"{RUNG_PREFIX}{epoch}"

@@ -1,0 +1,81 @@
+"""Pareto fronts and hypervolume over objective vectors (any number of objectives).
+
+Everything is converted to minimization first (accuracy -> -accuracy). Hypervolume is taken in a
+normalized space: each objective is scaled to [0, 1] between given bounds (by default the best and
+worst values observed) and the reference point is 1.1 in every coordinate, so objectives measured
+in milliseconds, MACs and fractions weigh alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+REFERENCE = 1.1
+
+
+def to_minimization(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
+    """(N, M) objective values -> (N, M) losses (maximized columns negated)."""
+    values = np.asarray(values, dtype=float).reshape(-1, len(directions))
+    signs = np.array([-1.0 if d == "maximize" else 1.0 for d in directions])
+    return values * signs
+
+
+def non_dominated(losses: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows of ``losses`` (minimized) that no other row dominates.
+
+    Equal rows do not dominate each other, so duplicates are all kept.
+    """
+    losses = np.asarray(losses, dtype=float)
+    n = len(losses)
+    keep = np.ones(n, dtype=bool)
+    for i in range(n):
+        if not keep[i]:
+            continue
+        le = np.all(losses <= losses[i], axis=1)
+        lt = np.any(losses < losses[i], axis=1)
+        if np.any(le & lt):
+            keep[i] = False
+    return keep
+
+
+def bounds(losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ideal, nadir) of a set of loss vectors: per-column min and max."""
+    losses = np.asarray(losses, dtype=float)
+    return losses.min(axis=0), losses.max(axis=0)
+
+
+def normalize(losses: np.ndarray, ideal: np.ndarray, nadir: np.ndarray) -> np.ndarray:
+    span = np.where(nadir > ideal, nadir - ideal, 1.0)
+    return (np.asarray(losses, dtype=float) - ideal) / span
+
+
+def hypervolume(losses: np.ndarray, ideal: np.ndarray, nadir: np.ndarray) -> float:
+    """Hypervolume of ``losses`` normalized by (ideal, nadir), reference point 1.1 everywhere.
+
+    Points beyond the reference point in any coordinate add nothing. Empty input gives 0.
+    """
+    from optuna._hypervolume import compute_hypervolume
+
+    pts = normalize(losses, ideal, nadir)
+    if pts.size == 0:
+        return 0.0
+    pts = pts[np.all(pts < REFERENCE, axis=1)]
+    if len(pts) == 0:
+        return 0.0
+    pts = np.unique(pts[non_dominated(pts)], axis=0)
+    ref = np.full(pts.shape[1], REFERENCE)
+    return float(compute_hypervolume(pts, ref, assume_pareto=True))
+
+
+def hypervolume_history(losses: np.ndarray, ideal: np.ndarray, nadir: np.ndarray) -> np.ndarray:
+    """Hypervolume of the first k rows, for k = 1..N (rows in trial order)."""
+    losses = np.asarray(losses, dtype=float)
+    out = np.zeros(len(losses))
+    front = np.zeros((0, losses.shape[1] if losses.ndim == 2 else 0))
+    for k in range(len(losses)):
+        front = np.vstack([front, losses[k:k + 1]])
+        front = front[non_dominated(front)]
+        out[k] = hypervolume(front, ideal, nadir)
+    return out

@@ -1,0 +1,153 @@
+"""A checked config with its resources resolved: the space, the dataset's shape, the tables.
+
+:func:`check_config` is where a config meets the world: the space must exist and contain the
+configured resolutions and widths, the dataset must be one we can read, and every latency table
+must exist and cover every block the (restricted) space can produce at each resolution, so a
+search never stops halfway on a missing key. Cheap scores (:meth:`Problem.cheap_scores`) come from
+here, on the driver, before any candidate is dispatched for training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nas._errors import NasError
+from nas.arch import Arch
+from nas.blocks import arch_to_blocks
+from nas.cost import blocks_cost
+from nas.search._config import SearchConfig
+from nas.search._metrics import latency_table_id
+from nas.space import SearchSpace, get_space
+
+if TYPE_CHECKING:
+    from nas.latency import LatencyTable
+
+
+def dataset_shape(spec: str) -> tuple[int, int]:
+    """(classes, in_channels) of a dataset spec, without loading the images."""
+    kind, _, path = spec.partition(":")
+    if kind == "digits" and not path:
+        return 10, 1
+    if kind == "cifar10" and path:
+        root = Path(path).expanduser()
+        if not root.is_dir() or not any(root.glob("data_batch_*")):
+            raise NasError(f"dataset: cifar10 path {root} has no data_batch_* files "
+                           "(expected the CIFAR-10 python pickle batches)")
+        return 10, 3
+    if kind == "imagefolder" and path:
+        root = Path(path).expanduser()
+        if not root.is_dir():
+            raise NasError(f"dataset: imagefolder path {root} is not a directory")
+        has_test = any((root / d).is_dir() for d in ("val", "test"))
+        train = root / "train" if (root / "train").is_dir() and has_test else root
+        classes = [p for p in train.iterdir() if p.is_dir()]
+        if len(classes) < 2:
+            raise NasError(f"dataset: imagefolder {train} needs at least 2 class sub-folders, "
+                           f"found {len(classes)}")
+        return len(classes), 3
+    raise NasError(f"dataset: {spec!r} is not one of digits, cifar10:PATH, imagefolder:PATH")
+
+
+def restrict_space(space: SearchSpace, resolutions: tuple[int, ...] | None,
+                   widths: tuple[float, ...] | None) -> SearchSpace:
+    """``space`` limited to the configured resolutions and widths (field-named errors)."""
+    if resolutions:
+        if space.scales and len(resolutions) > 1:
+            raise NasError(f"resolutions: space {space.name} is compound-scaled; give one "
+                           "resolution (or none for its scaling points)")
+        space = space.with_resolutions(resolutions)
+    if widths is None:
+        return space
+    if space.scales:
+        keep = tuple(s for s in space.scales if s.width in widths)
+        if not keep:
+            raise NasError(f"widths: no scaling point of space {space.name} has a width in "
+                           f"{list(widths)}; widths: {sorted({s.width for s in space.scales})}")
+        return replace(space, scales=keep, widths=tuple(sorted({s.width for s in keep})))
+    bad = [w for w in widths if w not in space.widths]
+    if bad:
+        raise NasError(f"widths: {bad} not in space {space.name}'s widths {list(space.widths)}")
+    return replace(space, widths=tuple(sorted(set(widths))))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A checked config and what it refers to. Built by :func:`check_config`."""
+
+    config: SearchConfig
+    space: SearchSpace
+    classes: int
+    in_channels: int
+    tables: dict[str, LatencyTable]
+
+    def cheap_scores(self, arch: Arch) -> dict[str, float]:
+        """MACs, params, peak memory and each table's latency: no model is built."""
+        blocks = arch_to_blocks(arch, self.space, classes=self.classes, in_channels=self.in_channels)
+        cost = blocks_cost(blocks, batch=self.config.memory.batch, dtype=self.config.memory.dtype)
+        scores = {"macs": float(cost.macs), "params": float(cost.params),
+                  "peak_memory": float(cost.peak_activation_bytes)}
+        for metric in self.config.cheap_metrics:
+            table_id = latency_table_id(metric)
+            if table_id is not None:
+                scores[metric] = float(self.tables[table_id].predict(
+                    arch, classes=self.classes, in_channels=self.in_channels).latency_ms)
+        return scores
+
+    def constraint_values(self, scores: dict[str, float]) -> list[float]:
+        """Relative violation per constraint (<= 0: satisfied), in config order."""
+        return [c.violation(scores[c.metric]) for c in self.config.constraints]
+
+    def table_info(self) -> list[dict[str, str]]:
+        """Id, content hash and device of each table (for ``run.json``)."""
+        return [{"id": tid, "content_hash": t.content_hash,
+                 "device": str(t.device.get("name", "unknown")), "path": str(t.path)}
+                for tid, t in self.tables.items()]
+
+
+def _field_of_table(config: SearchConfig, table_id: str) -> str:
+    for i, o in enumerate(config.objectives):
+        if latency_table_id(o.metric) == table_id:
+            return f"objectives[{i}]"
+    for i, c in enumerate(config.constraints):
+        if latency_table_id(c.metric) == table_id:
+            return f"constraints[{i}]"
+    return "objectives"
+
+
+def _check_coverage(config: SearchConfig, space: SearchSpace, table_id: str, table: LatencyTable,
+                    classes: int, in_channels: int) -> None:
+    from nas.latency._enumerate import enumerate_blocks
+
+    for res in space.resolutions if not space.scales else sorted({s.resolution for s in space.scales}):
+        blocks = enumerate_blocks(space, resolutions=[res], widths=space.widths, classes=classes,
+                                  in_channels=in_channels)
+        missing = table.missing(blocks)
+        if missing:
+            raise NasError(
+                f"{_field_of_table(config, table_id)}: latency table {table_id!r} does not cover "
+                f"space {space.name} at resolution {res} (classes {classes}, in_channels "
+                f"{in_channels}): {len(missing)} of {len(blocks)} block keys missing, e.g. "
+                f"{missing[0].key}; build them with `nas lut build` or pick another table")
+
+
+def check_config(config: SearchConfig) -> Problem:
+    """Resolve and check everything ``config`` names; raise :class:`NasError` naming the field."""
+    try:
+        base = get_space(config.space)
+    except NasError as exc:
+        raise NasError(f"space: {exc}") from None
+    space = restrict_space(base, config.resolutions, config.widths)
+    classes, in_channels = dataset_shape(config.dataset)
+    tables: dict[str, LatencyTable] = {}
+    if config.table_ids:
+        from nas.latency import load_table
+
+        for table_id in config.table_ids:
+            try:
+                tables[table_id] = load_table(table_id)
+            except NasError as exc:
+                raise NasError(f"{_field_of_table(config, table_id)}: {exc}") from None
+            _check_coverage(config, space, table_id, tables[table_id], classes, in_channels)
+    return Problem(config, space, classes, in_channels, tables)
