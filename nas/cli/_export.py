@@ -80,8 +80,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise NasError(f"{flag}: needs a run folder as TARGET, got an arch")
     if args.pareto or args.where:
         raise NasError(f"{'--pareto' if args.pareto else '--where'}: needs a run folder as TARGET")
-    src = arch_export_source(args.target, classes=args.classes or 1000,
-                             in_channels=args.in_channels or 3, resolution=args.resolution,
+    src = arch_export_source(args.target,
+                             classes=1000 if args.classes is None else args.classes,
+                             in_channels=3 if args.in_channels is None else args.in_channels,
+                             resolution=args.resolution,
                              dataset=args.data or "", tables=args.table)
     info = export_arch(src, args.out, **onnx)
     print_json(_summary(Path(args.out), info))

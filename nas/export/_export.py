@@ -55,6 +55,7 @@ class ExportSource:
         directions: objective name -> ``maximize`` / ``minimize``.
         constraints: constraint texts (``latency:cpu <= 12``).
         tables: latency table id -> content hash, for the tables the scores came from.
+        table_files: latency table id -> file path, where known (to describe the table's device).
         provenance: run folder, trial number, study, config hash, ... (JSON-ready).
     """
 
@@ -67,6 +68,7 @@ class ExportSource:
     directions: Mapping[str, str] = field(default_factory=dict)
     constraints: tuple[str, ...] = ()
     tables: Mapping[str, str] = field(default_factory=dict)
+    table_files: Mapping[str, str] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -95,14 +97,14 @@ def _score_entry(name: str, value: float | None, src: ExportSource) -> dict[str,
     return entry
 
 
-def _table_info(table_id: str) -> dict[str, Any] | None:
+def _table_info(table_id: str, path: str | None) -> dict[str, Any] | None:
     """Device, runtime and settings of a latency table, when it can be found here."""
     from nas.latency import load_table
 
     try:
-        t = load_table(table_id)
+        t = load_table(path if path and Path(path).is_file() else table_id)
     except NasError:
-        return None
+        return None  # a run may name tables this machine does not have; arch.json says so
     return {"device": t.device.get("name", "unknown"), "device_type": t.device_type,
             "runtime": t.backend, "threads": t.threads, "batch": t.batch, "dtype": t.dtype,
             "content_hash": t.content_hash}
@@ -127,7 +129,8 @@ def check_model_source(source: str, model: nn.Module, in_channels: int, resoluti
     """Execute a generated ``model.py`` in a fresh namespace and compare it with ``model``."""
     namespace: dict[str, Any] = {"__name__": "hwnas_export_model"}
     exec(compile(source, "model.py", "exec"), namespace)
-    standalone = namespace["build_model"]()
+    with torch.random.fork_rng(devices=[]):  # its initialization must not move the caller's RNG
+        standalone = namespace["build_model"]()
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in standalone.state_dict().items()}
     same_shapes = ours == theirs
@@ -212,7 +215,8 @@ def _export_arch(src: ExportSource, out: Path, *, onnx: bool, onnx_exporter: str
     for name, value in (("macs", cost.macs), ("params", cost.params),
                         ("peak_memory", cost.peak_activation_bytes)):
         scores.setdefault(name, _score_entry(name, value, src))
-    tables = [{"id": t, "content_hash": h, "here": _table_info(t)} for t, h in src.tables.items()]
+    tables = [{"id": t, "content_hash": h, "file": src.table_files.get(t),
+               "here": _table_info(t, src.table_files.get(t))} for t, h in src.tables.items()]
     info = {
         "schema": EXPORT_SCHEMA,
         "arch": arch.text,

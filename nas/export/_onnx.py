@@ -47,11 +47,12 @@ def export_onnx(model: nn.Module, path: Path, *, in_channels: int, resolution: i
 
 
 def check_onnx(model: nn.Module, path: Path, *, in_channels: int, resolution: int, batch: int = 2,
-               rtol: float = 1e-3, atol: float = 1e-6, seed: int = 0) -> dict[str, Any]:
+               rtol: float = 1e-3, atol: float = 0.0, seed: int = 0) -> dict[str, Any]:
     """Run the ONNX file with onnxruntime and PyTorch on the same random batch; compare outputs.
 
     Passes when ``max |onnx - torch| <= atol + rtol * max |torch|``: the tolerance scales with
-    the logits, so an untrained network's tiny outputs are compared as strictly as trained ones.
+    the logits, so an untrained network's tiny outputs (eval-mode BatchNorm with initial
+    statistics shrinks them to ~1e-9) are compared as strictly as trained ones.
     Returns the figures for ``arch.json``.
     """
     import onnx

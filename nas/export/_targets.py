@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from nas._errors import NasError
 from nas.arch import REFERENCES, load_arch
@@ -33,6 +34,7 @@ def arch_export_source(spec: str, *, classes: int = 1000, in_channels: int = 3,
     space = get_space(arch.space)
     scores: dict[str, float | None] = {}
     table_hashes: dict[str, str] = {}
+    table_files: dict[str, str] = {}
     if tables:
         from nas.latency import load_table
 
@@ -41,8 +43,11 @@ def arch_export_source(spec: str, *, classes: int = 1000, in_channels: int = 3,
             pred = table.predict(arch, classes=classes, in_channels=in_channels)
             scores[f"latency:{table.id}"] = pred.latency_ms
             table_hashes[table.id] = table.content_hash
+            if table.path:
+                table_files[table.id] = str(Path(table.path).resolve())
     provenance = {"source": "arch", "spec": spec}
     if spec.strip() in REFERENCES:
         provenance["reference"] = spec.strip()
     return ExportSource(arch=arch, space=space, classes=classes, in_channels=in_channels,
-                        dataset=dataset, scores=scores, tables=table_hashes, provenance=provenance)
+                        dataset=dataset, scores=scores, tables=table_hashes, table_files=table_files,
+                        provenance=provenance)
