@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,7 +91,8 @@ def _score_entry(name: str, value: float | None, src: ExportSource) -> dict[str,
         entry["kind"] = "measured"
     if name in src.directions:
         entry.update(role="objective", direction=src.directions[name])
-    elif any(c.replace(" ", "").startswith(name) for c in src.constraints):
+    elif any(re.split(r"\s*(?:<=|>=|<|>|==)", c, maxsplit=1)[0].strip() == name
+             for c in src.constraints):
         entry["role"] = "constraint"
     else:
         entry["role"] = "recorded"

@@ -24,9 +24,43 @@ def is_run_dir(path: Path) -> bool:
     return path.is_dir() and (path / "run.json").is_file()
 
 
+_PROVENANCE_ATTRS = ("trained", "cached_from", "eval_s", "epochs", "stopped_at_epoch",
+                     "cheap_ms", "epoch_accuracy")
+
+
 def load_run_view(run_dir: str | Path) -> RunView:
-    """Read a run folder through :func:`nas.search.load_run`."""
-    raise NasError(f"run folder {run_dir}: reading runs needs nas.search, which is not available")
+    """Read a run folder (``run.json`` and its study) through :func:`nas.search.load_run`."""
+    from nas.search import load_run
+
+    run = load_run(run_dir)
+    info = run.info
+    trials = tuple(
+        TrialView(number=t.number, state=t.state, arch=t.arch, values=dict(t.values),
+                  feasible=t.feasible is not False, fail_reason=t.fail_reason,
+                  attrs={k: t.user_attrs[k] for k in _PROVENANCE_ATTRS if k in t.user_attrs})
+        for t in run.trials())
+    tables = [t for t in info.get("tables", []) if isinstance(t, dict) and "id" in t]
+    meta = {
+        "study_name": run.study_name,
+        "storage": run.storage_url,
+        "config_hash": info.get("config_hash"),
+        "version": info.get("hwnas_version"),
+        "evaluator": info.get("evaluator"),
+        "dataset": info.get("dataset"),
+        "classes": info.get("classes", 1000),
+        "in_channels": info.get("in_channels", 3),
+        "space_file": (info.get("space") or {}).get("path"),
+        "tables": {t["id"]: t.get("content_hash") for t in tables},
+        "table_files": {t["id"]: t["path"] for t in tables if t.get("path")},
+    }
+    return RunView(
+        run_dir=str(run_dir),
+        objectives={o["name"]: o["direction"] for o in info.get("objectives", [])},
+        constraints=tuple(c["text"] for c in info.get("constraints", [])),
+        trials=trials,
+        pareto=tuple(t.number for t in run.pareto()),
+        meta=meta,
+    )
 
 
 def export_source(run: RunView, trial: TrialView) -> ExportSource:
@@ -48,13 +82,14 @@ def export_source(run: RunView, trial: TrialView) -> ExportSource:
         "config_hash": meta.get("config_hash"),
         "search_hwnas_version": meta.get("version"),
         "evaluator": meta.get("evaluator"),
+        "trial_attrs": dict(trial.attrs),
     }
     return ExportSource(
         arch=arch, space=space, classes=int(meta.get("classes", 1000)),
         in_channels=int(meta.get("in_channels", 3)), dataset=str(meta.get("dataset") or ""),
         scores=dict(trial.values), directions=dict(run.objectives),
         constraints=tuple(run.constraints), tables=dict(meta.get("tables", {})),
-        provenance=provenance,
+        table_files=dict(meta.get("table_files", {})), provenance=provenance,
     )
 
 

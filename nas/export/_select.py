@@ -38,6 +38,11 @@ class TrialView:
     def complete(self) -> bool:
         return self.state == "COMPLETE"
 
+    @property
+    def exportable(self) -> bool:
+        """Completed, or stopped early by successive halving (a real, partly trained arch)."""
+        return self.state in ("COMPLETE", "PRUNED") and bool(self.arch)
+
 
 @dataclass(frozen=True)
 class RunView:
@@ -90,13 +95,13 @@ def _describe(run: RunView) -> str:
 
 
 def select_trial(run: RunView, number: int) -> TrialView:
-    """The trial numbered ``number``; it must have completed."""
+    """The trial numbered ``number``; it must have completed (or been stopped by halving)."""
     for t in run.trials:
         if t.number == number:
-            if not t.complete or not t.arch:
+            if not t.exportable:
                 why = f" ({t.fail_reason})" if t.fail_reason else ""
-                raise NasError(f"--trial {number}: trial is {t.state}{why}; only completed trials "
-                               "can be exported")
+                raise NasError(f"--trial {number}: trial is {t.state}{why}; only completed (or "
+                               "halving-stopped) trials can be exported")
             return t
     numbers = [t.number for t in run.trials]
     span = f"{min(numbers)}..{max(numbers)}" if numbers else "none"
