@@ -20,7 +20,7 @@ import time
 
 import optuna
 
-from nas.distributed import Job, TrialResources, ray_cluster, run_trials
+from nas.distributed import Job, TrialResources, open_storage, ray_cluster, run_trials
 
 
 def slow_square(x: float, sleep_s: float, fail_above: float) -> float:
@@ -47,7 +47,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=args.storage, study_name=args.study, load_if_exists=True,
+    study = optuna.create_study(storage=open_storage(args.storage), study_name=args.study, load_if_exists=True,
                                 sampler=optuna.samplers.RandomSampler(seed=args.seed))
     asked = 0
 

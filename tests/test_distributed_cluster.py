@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from _cluster import LoopbackCluster
+from _cluster import LoopbackCluster, postgres_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -126,3 +126,28 @@ def test_killed_workers_are_retried_then_failed_with_reason(cluster: LoopbackClu
     assert t1.values[0] == pytest.approx(t1.params["x"] ** 2)
     assert all(trials[n].state == optuna.trial.TrialState.COMPLETE for n in (2, 3))
     assert "retry 1 of 1" in log
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, postgres: str) -> None:
+    """Two driver processes ask and tell one study in a real PostgreSQL server at the same time."""
+    args = ["--n-trials", "4", "--workers", "1", "--sleep", "0.5"]
+    procs = [subprocess.Popen([sys.executable, DRIVER, cluster.address, postgres, "shared", *args, "--seed", str(i)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env)
+             for i in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err[-4000:]
+    trials = load(postgres, "shared")
+    assert sorted(t.number for t in trials) == list(range(8))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    by_driver = {pid: [t for t in trials if t.user_attrs["driver_pid"] == pid] for pid in (p.pid for p in procs)}
+    assert [len(v) for v in by_driver.values()] == [4, 4]
+    # The drivers ran at the same time: their trials interleave in the study's numbering.
+    first, second = ([t.number for t in v] for v in by_driver.values())
+    assert min(second) < max(first) and min(first) < max(second)

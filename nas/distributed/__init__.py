@@ -17,6 +17,7 @@ from nas.distributed._dispatch import (
     tell_values,
 )
 from nas.distributed._resources import TrialResources, parse_ray_section
+from nas.distributed._storage import open_storage
 
 __all__ = [
     "ClusterInfo",
@@ -26,6 +27,7 @@ __all__ = [
     "describe_cluster",
     "evaluate_on_worker",
     "exception_text",
+    "open_storage",
     "parse_address",
     "parse_ray_section",
     "ray_cluster",
