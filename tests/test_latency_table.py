@@ -177,6 +177,7 @@ def test_calibration_recovers_a_known_linear_gap(table: LatencyTable) -> None:
     np.testing.assert_array_equal(back.coef_for(160), cal.coef_for(160))  # "all" fallback
 
 
+@pytest.mark.slow
 def test_key_features_count_real_operator_calls() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile

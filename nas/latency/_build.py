@@ -112,8 +112,10 @@ def build_table(
 
     check_available(settings)
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     table = open_table(out, settings)
+    unchanged = read_table(out).content_hash if out.is_file() else None
     blocks = enumerate_blocks(space, resolutions=resolutions, widths=widths, classes=classes,
                               in_channels=in_channels)
     for r in resolutions or space.resolutions:
@@ -132,7 +134,8 @@ def build_table(
     measured = 0
     with pinned(settings) as pin, tqdm(total=len(todo), desc=f"lut {out.stem}", unit="key",
                                         disable=not progress, file=sys.stderr) as bar:
-        table.measurement["pinned"] = pin
+        if todo:
+            table.measurement["pinned"] = pin
         for start in range(0, len(todo), chunk):
             part_blocks: list[Block] = todo[start:start + chunk]
             runners = [make_runner([b], settings) for b in part_blocks]
@@ -145,9 +148,12 @@ def build_table(
             measured += len(part_blocks)
             bar.update(len(part_blocks))
     seconds = time.perf_counter() - t_start
+    remaining = sum(b.key not in table for b in blocks)
+    if measured == 0 and unchanged == table.content_hash:  # nothing new: leave the file alone
+        part.unlink(missing_ok=True)
+        return BuildReport(str(out), len(blocks), 0, skipped, remaining, seconds)
     table.measurement["build_seconds"] = round(
         float(table.measurement.get("build_seconds", 0.0)) + seconds, 2)
-    remaining = sum(b.key not in table for b in blocks)
     table.write(out)
     part.unlink(missing_ok=True)
     return BuildReport(str(out), len(blocks), measured, skipped, remaining, seconds)

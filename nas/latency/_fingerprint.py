@@ -52,7 +52,8 @@ def device_fingerprint(settings: Settings) -> dict[str, Any]:
         fp.update(name=torch.cuda.get_device_name(0), driver=_nvidia_driver(),
                   cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
                   capability=f"{props.major}.{props.minor}",
-                  memory_gib=round(props.total_memory / 2**30, 1), host_cpu=cpu_model())
+                  memory_gib=round(props.total_memory / 2**30, 1), host_cpu=cpu_model(),
+                  cudnn_benchmark=bool(torch.backends.cudnn.benchmark))
     else:
         fp["name"] = cpu_model()
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None

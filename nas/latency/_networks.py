@@ -81,12 +81,17 @@ def sample_items(table: LatencyTable, n: int, seed: int, stream: int,
 
 
 def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0, chunk: int = 16,
-                  progress: bool = True, desc: str = "networks") -> list[Entry]:
-    """Time each network end-to-end (same backend, settings and timing method as the blocks)."""
+                  timing: dict[str, Any] | None = None, progress: bool = True,
+                  desc: str = "networks") -> list[Entry]:
+    """Time each network end-to-end (same backend, settings and clock as the blocks).
+
+    ``timing`` overrides :data:`NETWORK_TIMING` (rounds, round_ms, min_reps, max_reps,
+    warmup_ms).
+    """
     from tqdm import tqdm
 
     rng = np.random.default_rng([seed, 0x5EED])
-    net_settings = Settings(**{**settings.to_dict(), **NETWORK_TIMING})
+    net_settings = Settings(**{**settings.to_dict(), **NETWORK_TIMING, **(timing or {})})
     out: list[Entry] = []
     with pinned(settings), tqdm(total=len(items), desc=desc, unit="net", disable=not progress,
                                 file=sys.stderr) as bar:
@@ -109,8 +114,8 @@ def sample_record(table: LatencyTable, item: NetItem, measured: Entry) -> dict[s
             "measured": measured.to_dict()}
 
 
-def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0, progress: bool = True
-                    ) -> Calibration:
+def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
+                    timing: dict[str, Any] | None = None, progress: bool = True) -> Calibration:
     """Measure ``n`` sampled networks per config end-to-end and fit the table's calibration.
 
     The calibration (coefficients and the measured networks) is set on ``table``; write the
@@ -124,14 +129,15 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0, progress
     if missing:
         raise NasError(f"{table.where} lacks {len(missing)} keys its configs need, e.g. "
                        f"{sorted(missing)[0]}; finish `nas lut build` first")
-    measured = measure_items(items, settings, seed=seed, progress=progress, desc="calibrate")
+    measured = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
+                             desc="calibrate")
     x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
                   for it in items])
     y = np.array([m.value(table.statistic) for m in measured])
     samples = [sample_record(table, it, m) for it, m in zip(items, measured, strict=True)]
     meta = {"n_per_config": n, "seed": seed, "networks": len(items),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-            "timing": NETWORK_TIMING, "seconds": round(time.perf_counter() - t0, 2)}
+            "timing": {**NETWORK_TIMING, **(timing or {})}, "seconds": round(time.perf_counter() - t0, 2)}
     cal = fit_calibration(x, y, [it.arch.resolution for it in items], samples, meta)
     table.set_calibration(cal)
     return cal

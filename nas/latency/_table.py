@@ -114,9 +114,9 @@ class LatencyTable:
         self._index: dict[str, int] = {}
         self._keys: list[str] = []
         self._bindex: dict[Block, int] = {}
+        self._body_hash: str | None = None
         self._lowered: dict[tuple[Arch, int, int], tuple[np.ndarray, tuple[str, ...]]] = {}
         self._approx: dict[str, tuple[float, str]] = {}
-        self._hash: str | None = None
 
     # -- read side ---------------------------------------------------------------------------
     @property
@@ -167,8 +167,7 @@ class LatencyTable:
         name = f"latency table {self.id!r}"
         return f"{name} ({self.path})" if self.path else name
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON document (see the module docstring)."""
+    def _meta(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
@@ -181,17 +180,31 @@ class LatencyTable:
             "citation": self.citation,
             "notes": self.notes,
             "space_files": self.space_files,
+        }
+
+    def _body(self) -> dict[str, Any]:
+        return {
             "entries": {k: self._entries[k].to_dict() for k in sorted(self._entries)},
             "calibration": self.calibration.to_dict() if self.calibration else None,
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (see the module docstring)."""
+        return {**self._meta(), **self._body()}
+
     @property
     def content_hash(self) -> str:
-        """16 hex digits of SHA-256 over the canonical JSON: identifies the table in results."""
-        if self._hash is None:
-            text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-            self._hash = hashlib.sha256(text.encode()).hexdigest()[:16]
-        return self._hash
+        """16 hex digits of SHA-256 over the canonical JSON: identifies the table in results.
+
+        The entries and calibration part is hashed once (they change only through
+        :meth:`add_entry` and :meth:`set_calibration`); the small metadata every time, since it
+        is made of plain mutable attributes.
+        """
+        if self._body_hash is None:
+            body = json.dumps(self._body(), sort_keys=True, separators=(",", ":"))
+            self._body_hash = hashlib.sha256(body.encode()).hexdigest()
+        meta = json.dumps(self._meta(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256((meta + self._body_hash).encode()).hexdigest()[:16]
 
     def write(self, path: str | Path) -> Path:
         """Write the table as JSON (atomically: a temporary file, then a rename)."""

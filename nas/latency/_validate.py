@@ -71,6 +71,7 @@ def validate_table(
     out_dir: str | Path | None = None,
     approximate: bool = False,
     timer: str | None = None,
+    timing: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Measure ``n`` held-out networks per table config on this device and score the table.
@@ -80,7 +81,8 @@ def validate_table(
         blocks (``naive_sum``) and the FLOPs baseline (``baseline_flops``), overall and per
         resolution, plus the paths of the CSV and PNG written to ``out_dir``. ``timer``
         measures the networks with another clock than the table's (e.g. ``wall`` to check a
-        ``thread_cpu`` table against wall time in a quiet window).
+        ``thread_cpu`` table against wall time in a quiet window); ``timing`` overrides how
+        networks are timed (see :func:`nas.latency._networks.measure_items`).
     """
     t0 = time.perf_counter()
     settings = table_settings(table, **({"timer": timer} if timer else {}))
@@ -97,10 +99,11 @@ def validate_table(
     baseline_fit = "calibration networks"
     if not cal_items:  # no calibration: fit the baseline on a separate measured sample
         cal_items = sample_items(table, n, seed, STREAM_CALIBRATION, {it.ident for it in items})
-        cal_entries = measure_items(cal_items, settings, seed=seed, progress=progress,
-                                    desc="baseline fit")
+        cal_entries = measure_items(cal_items, settings, seed=seed, timing=timing,
+                                    progress=progress, desc="baseline fit")
         baseline_fit = "separate sample (table has no calibration)"
-    measured = measure_items(items, settings, seed=seed, progress=progress, desc="validate")
+    measured = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
+                             desc="validate")
     meas = np.array([m.value(stat) for m in measured])
     preds = [table.predict(it.arch, classes=it.classes, in_channels=it.in_channels,
                            approximate=approximate) for it in items]
