@@ -62,9 +62,9 @@ def test_trials_spread_over_both_nodes_and_errors_are_recorded(cluster: Loopback
     for t in trials:
         if t.state == optuna.trial.TrialState.COMPLETE:
             assert t.values[0] == pytest.approx(t.params["x"] ** 2)
-            assert t.user_attrs["attempts"] == 1
+            assert t.user_attrs["ray_worker"]["attempts"] == 1
     # Two 1-CPU nodes, two workers: both nodes ran trials, two at a time.
-    assert len({t.user_attrs["worker_node"] for t in trials if "worker_node" in t.user_attrs}) == 2
+    assert len({t.user_attrs["ray_worker"].get("node_id") for t in trials} - {None}) == 2
     assert stats["max_in_flight"] == 2
     # Each trial was asked while the other slot's trial was RUNNING in the storage (pending for samplers).
     assert max(t.user_attrs["running_at_ask"] for t in trials) == 1
@@ -76,7 +76,7 @@ def test_custom_resource_places_trials_on_its_node(cluster: LoopbackCluster, tmp
     trials = load(storage, "s")
     nodes = {node for node, resources in _node_resources(cluster) if resources.get("dev")}
     assert len(nodes) == 1
-    assert {t.user_attrs["worker_node"] for t in trials} == nodes
+    assert {t.user_attrs["ray_worker"]["node_id"] for t in trials} == nodes
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 
 
@@ -120,9 +120,9 @@ def test_killed_workers_are_retried_then_failed_with_reason(cluster: LoopbackClu
     assert len(trials) == 4 and stats["retries"] == 2
     t0, t1 = trials[0], trials[1]
     assert t0.state == optuna.trial.TrialState.FAIL
-    assert t0.user_attrs["attempts"] == 2
+    assert t0.user_attrs["ray_worker"] == {"attempts": 2}
     assert t0.user_attrs["fail_reason"].startswith("worker lost 2 time(s): WorkerCrashedError")
-    assert t1.state == optuna.trial.TrialState.COMPLETE and t1.user_attrs["attempts"] == 2
+    assert t1.state == optuna.trial.TrialState.COMPLETE and t1.user_attrs["ray_worker"]["attempts"] == 2
     assert t1.values[0] == pytest.approx(t1.params["x"] ** 2)
     assert all(trials[n].state == optuna.trial.TrialState.COMPLETE for n in (2, 3))
     assert "retry 1 of 1" in log

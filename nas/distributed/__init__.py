@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from nas.distributed._cluster import ClusterInfo, describe_cluster, parse_address, ray_cluster, trials_fitting
 from nas.distributed._dispatch import (
+    WORKER_ATTR,
     DispatchStats,
     Job,
     evaluate_on_worker,
@@ -20,6 +21,7 @@ from nas.distributed._resources import TrialResources, parse_ray_section
 from nas.distributed._storage import open_storage
 
 __all__ = [
+    "WORKER_ATTR",
     "ClusterInfo",
     "DispatchStats",
     "Job",

@@ -32,6 +32,10 @@ from nas.distributed._resources import TrialResources
 
 log = logging.getLogger("nas.distributed")
 
+# Trial user attr: where the evaluation ran ({node_id, host, pid, eval_s, attempts}; only attempts
+# when it never finished). ``attempts`` counts submissions (1 + retries after lost workers).
+WORKER_ATTR = "ray_worker"
+
 
 @dataclass
 class Job:
@@ -160,7 +164,7 @@ def run_trials(study: optuna.Study, prepare: Callable[[optuna.Study], Job | None
 
     def record_failure(task: _Task, reason: str) -> None:
         for job in task.jobs:
-            job.trial.set_user_attr("attempts", task.attempts)
+            job.trial.set_user_attr(WORKER_ATTR, {"attempts": task.attempts})
             fail(study, job.trial, reason)
             stats.failed += 1
             stats.failures.append(f"trial {job.trial.number}: {reason}")
@@ -195,10 +199,9 @@ def run_trials(study: optuna.Study, prepare: Callable[[optuna.Study], Job | None
             return
         _drop_key(task)
         stats.eval_s += float(where.get("eval_s", 0.0))
+        worker = {**where, "attempts": task.attempts}
         for job in task.jobs:
-            for name, attr in (("worker_node", where["node_id"]), ("worker_host", where["host"]),
-                               ("worker_pid", where["pid"]), ("attempts", task.attempts)):
-                job.trial.set_user_attr(name, attr)
+            job.trial.set_user_attr(WORKER_ATTR, worker)  # one attr: one storage write per trial
             tell(study, job.trial, value)
             stats.completed += 1
             if on_told:
