@@ -59,6 +59,34 @@ def prediction_speed(table: LatencyTable, n: int = 2000, seed: int = 7) -> dict[
             "predict_many_per_s_cold": n / many_cold, "predict_many_per_s_cached": n / many_warm}
 
 
+def repeatability(table: LatencyTable, val: dict[str, Any], n: int, per_res: int, seed: int
+                  ) -> dict[str, float]:
+    """Re-measure the first ``per_res`` validation networks of each resolution and compare with
+    the validation's measurement: the noise floor of the measured side (mean |diff| %)."""
+    import csv
+
+    from nas.latency._networks import (
+        STREAM_VALIDATION,
+        calibration_items,
+        measure_items,
+        sample_items,
+        table_settings,
+    )
+
+    cal_items, _ = calibration_items(table)
+    items = sample_items(table, n, seed, STREAM_VALIDATION, {it.ident for it in cal_items})
+    with open(val["csv"]) as fh:
+        first = {row["arch"]: float(row["measured_median_ms"]) for row in csv.DictReader(fh)}
+    out = {}
+    for res in sorted({it.arch.resolution for it in items}):
+        pick = [it for it in items if it.arch.resolution == res][:per_res]
+        again = measure_items(pick, table_settings(table), seed=seed + 1, progress=False)
+        diff = [abs(e.median / first[it.arch.text] - 1) * 100 for it, e in zip(pick, again,
+                                                                                 strict=True)]
+        out[str(res)] = float(np.mean(diff))
+    return out
+
+
 def _fmt(x: Any, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
@@ -77,11 +105,12 @@ def render(results: list[dict[str, Any]], n: int, seconds: float) -> str:
         f"{n} held-out random archs per config (224 px / 3 ch / 1000 classes, and 32 px / 1 ch / "
         "10 classes), each measured end-to-end here with the table's backend; the FLOPs baseline "
         "(latency = a·MACs, one a per resolution) is fitted on the calibration networks. "
-        f"Benchmark run time {seconds:.0f} s.",
+        f"Benchmark run time {seconds:.0f} s. The last column is the mean |difference| between "
+        "two measurements of the same networks (the noise floor of the measured side).",
         "",
         "| table | res | n | within ±10% | Kendall τ | MAPE % | naive sum: within ±10% / MAPE % "
-        "| FLOPs baseline: within ±10% / τ / MAPE % |",
-        "|---|---|---|---|---|---|---|---|",
+        "| FLOPs baseline: within ±10% / τ / MAPE % | re-measure diff % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         for res, g in r["validation"]["per_resolution"].items():
@@ -90,7 +119,8 @@ def render(results: list[dict[str, Any]], n: int, seconds: float) -> str:
                 f"| `{r['table']}` | {res} | {m['n']} | {m['within_10pct']:.0%} | "
                 f"{_fmt(m['kendall_tau'], '.3f')} | {m['mape']:.1f} | "
                 f"{nv['within_10pct']:.0%} / {nv['mape']:.1f} | {fb['within_10pct']:.0%} / "
-                f"{_fmt(fb['kendall_tau'], '.3f')} / {fb['mape']:.1f} |")
+                f"{_fmt(fb['kendall_tau'], '.3f')} / {fb['mape']:.1f} | "
+                f"{_fmt(r['repeat_mean_abs_diff_pct'].get(res), '.1f')} |")
     lines += ["", "| table | entries | build s | calibration s (networks) | validation s | "
               "predict/s cold | predict/s cached | predict_many/s cold | predict_many/s cached |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -121,6 +151,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50, help="held-out networks per config")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench_latency_out"))
+    ap.add_argument("--repeat", type=int, default=10,
+                    help="re-measure this many validation networks per resolution (noise floor)")
     ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -134,7 +166,9 @@ def main() -> None:
             "build_seconds": table.measurement.get("build_seconds"),
             "calibration_seconds": cal.meta.get("seconds") if cal else None,
             "calibration_networks": len(cal.samples) if cal else 0,
-            "validation": val, "speed": prediction_speed(table)})
+            "validation": val, "speed": prediction_speed(table),
+            "repeat_mean_abs_diff_pct": repeatability(table, val, args.n, args.repeat, args.seed)
+            if args.repeat > 0 else {}})
         print(json.dumps({"table": table.id, **{k: val[k] for k in (
             "n", "mape", "within_10pct", "kendall_tau")}, "per_resolution": {
             r: g["model"] for r, g in val["per_resolution"].items()}}, indent=1), flush=True)

@@ -303,6 +303,8 @@ class LatencyTable:
         hit = self._lowered.get(cache_key)
         if hit is not None and (approximate or not hit[1]):
             return hit
+        if self.spaces and arch.space not in self.spaces and not approximate:
+            raise NasError(f"{self.where} covers spaces {self.spaces}, not {arch.space!r}")
         blocks = arch_to_blocks(arch, self.space(arch.space), classes=classes,
                                 in_channels=in_channels)
         out = self._row_index(blocks, approximate)
