@@ -89,13 +89,14 @@ def _score_entry(name: str, value: float | None, src: ExportSource) -> dict[str,
                                             "peak_memory": "bytes"}[name])
     else:
         entry["kind"] = "measured"
+    constraints = [c for c in src.constraints
+                   if re.split(r"\s*(?:<=|>=|<|>|==)", c, maxsplit=1)[0].strip() == name]
     if name in src.directions:
         entry.update(role="objective", direction=src.directions[name])
-    elif any(re.split(r"\s*(?:<=|>=|<|>|==)", c, maxsplit=1)[0].strip() == name
-             for c in src.constraints):
-        entry["role"] = "constraint"
     else:
-        entry["role"] = "recorded"
+        entry["role"] = "constraint" if constraints else "recorded"
+    if constraints:
+        entry["constraints"] = constraints
     return entry
 
 
