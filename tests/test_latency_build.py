@@ -180,3 +180,18 @@ def test_cuda_without_gpu_is_a_clear_error(tiny_space: Path, tmp_path: Path) -> 
     with pytest.raises(NasError, match="no CUDA device"):
         build_table(get_space(tiny_space), Settings(device="cuda", **FAST), tmp_path / "x.json",
                     progress=False)
+
+
+def test_build_cli_limit_then_report(tiny_space: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli.json"
+    args = ["lut", "build", "--space", str(tiny_space), "--classes", "10", "--in-channels", "1",
+            "--rounds", "1", "--round-ms", "0.5", "--limit", "2", "--out", str(out),
+            "--no-progress", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["measured"] == 2 and report["remaining"] == report["keys_total"] - 2
+    assert read_table(out).measurement["clock"] == "thread_cpu"
+    assert main(["lut", "build", "--space", str(tiny_space), "--out", str(out), "--threads", "2",
+                 "--no-progress"]) == 2
+    assert "measured with" in capsys.readouterr().err
