@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "nas.cli._lut",
     "nas.cli._export",
     "nas.cli._train",
+    "nas.cli._search",
 ]
 
 

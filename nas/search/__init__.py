@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-from nas.search._config import MemoryConfig, SamplerConfig, SearchConfig
-from nas.search._evalconfig import (
+from nas.evaluators import (
     EVALUATOR_KINDS,
     LR_SCHEDULES,
     OPTIMIZERS,
@@ -19,10 +18,16 @@ from nas.search._evalconfig import (
     TrainConfig,
     ZeroCostConfig,
 )
+from nas.search._config import MemoryConfig, SamplerConfig, SearchConfig
+from nas.search._driver import Candidate, SearchDriver
+from nas.search._halving import StorageRungs, should_stop
 from nas.search._load import load_config
 from nas.search._metrics import ACCURACY, COST_METRICS, Constraint, Objective
+from nas.search._pareto import hypervolume, non_dominated, to_minimization
 from nas.search._problem import Problem, check_config, dataset_shape
+from nas.search._report import pareto_table, write_results
 from nas.search._results import Run, TrialRecord, load_run
+from nas.search._runner import default_run_dir, open_study, run_search, search_loop
 from nas.search._samplers import SAMPLERS, make_sampler, register_sampler
 
 __all__ = [
@@ -33,6 +38,7 @@ __all__ = [
     "OPTIMIZERS",
     "SAMPLERS",
     "ZERO_COST_PROXIES",
+    "Candidate",
     "Constraint",
     "EvaluatorConfig",
     "HalvingConfig",
@@ -42,13 +48,25 @@ __all__ = [
     "Run",
     "SamplerConfig",
     "SearchConfig",
+    "SearchDriver",
+    "StorageRungs",
     "TrainConfig",
     "TrialRecord",
     "ZeroCostConfig",
     "check_config",
     "dataset_shape",
+    "default_run_dir",
+    "hypervolume",
     "load_config",
     "load_run",
     "make_sampler",
+    "non_dominated",
+    "open_study",
+    "pareto_table",
     "register_sampler",
+    "run_search",
+    "search_loop",
+    "should_stop",
+    "to_minimization",
+    "write_results",
 ]

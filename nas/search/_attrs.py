@@ -2,7 +2,7 @@
 
 Every trial: ``arch`` (canonical text), ``arch_hash``, every cheap metric under its name
 (``macs``, ``params``, ``peak_memory``, ``latency:TABLE_ID``), ``constraints`` (relative
-violations in config order, <= 0 satisfied; what Optuna's ``constraints_func`` reads),
+violations in config order, <= 0 satisfied; also stored as Optuna trial constraints),
 ``feasible``, ``trained`` (whether the accuracy evaluator ran in this trial), ``cheap_ms``.
 Trained trials: ``accuracy``, ``eval_s``, and evaluator details (``epochs``, ``rung:E``,
 ``stopped_at_epoch``, ``epoch_accuracy``, ``zero_cost:NAME``). A trial answered from the cache

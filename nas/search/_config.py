@@ -29,14 +29,14 @@ from typing import Any
 
 from nas._errors import NasError
 from nas.cost import DTYPE_BYTES
-from nas.search._evalconfig import (
+from nas.evaluators import (
     EvaluatorConfig,
     TrainConfig,
     ZeroCostConfig,
     evaluator_from_dict,
     evaluator_to_dict,
 )
-from nas.search._fields import Fields, as_int, as_number
+from nas.evaluators._fields import Fields, as_int, as_number
 from nas.search._metrics import ACCURACY, Constraint, Objective, latency_table_id
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")

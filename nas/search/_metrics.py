@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from nas._errors import NasError
 from nas.arch import format_num
-from nas.search._fields import as_number
+from nas.evaluators._fields import as_number
 
 ACCURACY = "accuracy"
 COST_METRICS = ("macs", "params", "peak_memory")

@@ -1,14 +1,15 @@
-"""Sampler registry: name -> factory building a seeded Optuna sampler with constraints support.
+"""Sampler registry: name -> factory building a seeded Optuna sampler.
 
-Hard constraints reach the sampler through Optuna's ``constraints_func``, which reads the
-constraint values the runner stores in the trial's user attribute ``constraints`` before
-``study.tell`` (so it works with ask/tell, and with several drivers sharing one storage).
+Hard constraints reach every sampler through Optuna's per-trial constraint values
+(``trial.set_constraint``, stored with the trial before ``study.tell``): NSGA-II/III use
+constrained domination, TPE ranks infeasible trials by their total violation, random ignores
+them. Being stored on the trial, they work with ask/tell and with several drivers on one storage.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import optuna
@@ -16,35 +17,25 @@ import optuna
 if TYPE_CHECKING:
     from nas.search._config import SamplerConfig
 
-CONSTRAINTS_ATTR = "constraints"
-ConstraintsFunc = Callable[[optuna.trial.FrozenTrial], Sequence[float]]
-SamplerFactory = Callable[["SamplerConfig", "ConstraintsFunc | None"], optuna.samplers.BaseSampler]
+SamplerFactory = Callable[["SamplerConfig"], optuna.samplers.BaseSampler]
 
 
-def stored_constraints(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
-    """The constraint values (<= 0 is satisfied) the runner stored on ``trial``."""
-    return [float(v) for v in trial.user_attrs[CONSTRAINTS_ATTR]]
+def _nsga2(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIISampler(seed=cfg.seed, population_size=cfg.population_size or 50)
 
 
-def _nsga2(cfg: SamplerConfig, constraints: ConstraintsFunc | None) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.NSGAIISampler(seed=cfg.seed, constraints_func=constraints,
-                                         population_size=cfg.population_size or 50)
+def _nsga3(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIIISampler(seed=cfg.seed, population_size=cfg.population_size or 50)
 
 
-def _nsga3(cfg: SamplerConfig, constraints: ConstraintsFunc | None) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.NSGAIIISampler(seed=cfg.seed, constraints_func=constraints,
-                                          population_size=cfg.population_size or 50)
-
-
-def _tpe(cfg: SamplerConfig, constraints: ConstraintsFunc | None) -> optuna.samplers.BaseSampler:
+def _tpe(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
     startup = cfg.n_startup_trials if cfg.n_startup_trials is not None else 10
     # multivariate TPE models the genes jointly; constant_liar keeps parallel workers apart.
-    return optuna.samplers.TPESampler(seed=cfg.seed, constraints_func=constraints,
-                                      multivariate=True, constant_liar=True,
+    return optuna.samplers.TPESampler(seed=cfg.seed, multivariate=True, constant_liar=True,
                                       n_startup_trials=startup)
 
 
-def _random(cfg: SamplerConfig, constraints: ConstraintsFunc | None) -> optuna.samplers.BaseSampler:
+def _random(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=cfg.seed)
 
 
@@ -57,13 +48,13 @@ SAMPLERS: dict[str, SamplerFactory] = {
 
 
 def register_sampler(name: str, factory: SamplerFactory) -> None:
-    """Add a sampler under ``name`` (``factory(sampler_config, constraints_func_or_None)``)."""
+    """Add a sampler under ``name``: ``factory(sampler_config) -> optuna sampler``."""
     SAMPLERS[name] = factory
 
 
-def make_sampler(cfg: SamplerConfig, *, constrained: bool) -> optuna.samplers.BaseSampler:
-    """The sampler ``cfg`` names, reading stored constraint values when ``constrained``."""
+def make_sampler(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
+    """The seeded sampler ``cfg`` names."""
     with warnings.catch_warnings():
-        # constraints_func and multivariate TPE are marked experimental; we rely on them knowingly.
+        # multivariate/constant-liar TPE is marked experimental; we rely on it knowingly.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return SAMPLERS[cfg.name](cfg, stored_constraints if constrained else None)
+        return SAMPLERS[cfg.name](cfg)

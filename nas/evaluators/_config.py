@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nas._errors import NasError
-from nas.search._fields import Fields, as_int, as_number
+from nas.evaluators._fields import Fields, as_int, as_number
 
 OPTIMIZERS = ("adamw", "sgd")
 LR_SCHEDULES = ("cosine", "constant", "linear")

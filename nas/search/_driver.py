@@ -1,0 +1,196 @@
+"""The study's owner: ask -> cheap scores, hard constraints, cache -> (evaluate) -> tell.
+
+The driver does everything that needs the study and the latency tables, and leaves only the
+accuracy evaluation -- a plain ``evaluator(arch_text, reporter) -> EvalResult`` -- to whoever runs
+it: the local loop (:mod:`nas.search._runner`) or, later, parallel workers. A typical loop::
+
+    cand = driver.ask()               # told already when it broke a constraint or was cached
+    if cand.needs_eval:
+        result = evaluator(cand.arch.text, driver.reporter(cand))
+        driver.tell(cand, result)
+
+Several candidates may be outstanding at once (ask several, tell as results arrive).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.arch import Arch
+from nas.evaluators import COMPLETE, FAILED, STOPPED, EvalResult
+from nas.search import _attrs as A
+from nas.search._halving import StorageRungs
+from nas.search._metrics import ACCURACY
+from nas.search._problem import Problem
+
+# What an untrained (constraint-breaking) candidate tells the sampler as its accuracy. Samplers
+# with constraints rank infeasible trials by violation alone, so the value only has to be valid.
+UNTRAINED_ACCURACY = 0.0
+
+
+@dataclass
+class Candidate:
+    """One asked trial and what the driver knows about it before any training."""
+
+    trial: optuna.Trial
+    arch: Arch
+    scores: dict[str, float]
+    constraints: list[float]
+    cached_from: FrozenTrial | None = None
+    started: float = field(default_factory=time.perf_counter)
+    told: bool = False
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.constraints)
+
+    @property
+    def needs_eval(self) -> bool:
+        return not self.told
+
+    @property
+    def number(self) -> int:
+        return self.trial.number
+
+
+class SearchDriver:
+    """Asks and tells one study for one checked problem."""
+
+    def __init__(self, problem: Problem, study: optuna.Study, storage_url: str) -> None:
+        self.problem, self.study, self.storage_url = problem, study, storage_url
+        self._cache: dict[str, FrozenTrial] = {}
+        self._seen: set[int] = set()
+
+    # -- cache -----------------------------------------------------------------------------------
+    def _refresh_cache(self) -> None:
+        """Index finished trials by arch hash (trials told by any driver on this study)."""
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+            if t.number in self._seen:
+                continue
+            self._seen.add(t.number)
+            h = t.user_attrs.get(A.ARCH_HASH)
+            if h is not None and h not in self._cache:
+                self._cache[h] = t
+
+    # -- ask -------------------------------------------------------------------------------------
+    def ask(self) -> Candidate:
+        """Ask a trial; score it cheaply; tell it at once if it is infeasible or cached."""
+        t0 = time.perf_counter()
+        trial = self.study.ask()
+        arch = self.problem.space.suggest(trial)
+        trial.set_user_attr(A.ARCH, arch.text)
+        trial.set_user_attr(A.ARCH_HASH, arch.hash)
+        self._refresh_cache()
+        hit = self._cache.get(arch.hash)
+        if hit is not None:
+            cand = Candidate(trial, arch, {}, list(hit.user_attrs.get(A.CONSTRAINTS, [])), hit, t0)
+            self._tell_cached(cand, hit)
+            return cand
+        scores = self.problem.cheap_scores(arch)
+        cand = Candidate(trial, arch, scores, self.problem.constraint_values(scores), None, t0)
+        for name, value in scores.items():
+            trial.set_user_attr(name, value)
+        trial.set_user_attr(A.CONSTRAINTS, cand.constraints)
+        for c, value in zip(self.problem.config.constraints, cand.constraints, strict=True):
+            trial.set_constraint(str(c), value)
+        trial.set_user_attr(A.FEASIBLE, cand.feasible)
+        trial.set_user_attr(A.CHEAP_MS, (time.perf_counter() - t0) * 1e3)
+        if not cand.feasible or not self.problem.config.needs_accuracy:
+            trial.set_user_attr(A.TRAINED, False)
+            self._tell(cand, TrialState.COMPLETE, self._values(cand, UNTRAINED_ACCURACY))
+        return cand
+
+    def reporter(self, cand: Candidate) -> StorageRungs | None:
+        """The successive-halving reporter for ``cand`` (None when the evaluator has no rungs)."""
+        halving = getattr(self.problem.config.evaluator, "halving", None)
+        if halving is None:
+            return None
+        return StorageRungs(halving, storage_url=self.storage_url, study_name=self.study.study_name,
+                            trial_id=cand.trial._trial_id, storage=self.study._storage)
+
+    # -- tell ------------------------------------------------------------------------------------
+    def tell(self, cand: Candidate, result: EvalResult) -> FrozenTrial:
+        """Record an evaluation: COMPLETE, PRUNED (stopped by halving) or FAIL with its reason."""
+        trial = cand.trial
+        trial.set_user_attr(A.TRAINED, True)
+        for key, value in result.attrs.items():
+            trial.set_user_attr(key, value)
+        if result.status == FAILED or result.accuracy is None:
+            return self.fail(cand, result.reason or "evaluator returned no score")
+        trial.set_user_attr(ACCURACY, float(result.accuracy))
+        if result.status == STOPPED:
+            return self._tell(cand, TrialState.PRUNED, None)
+        if result.status != COMPLETE:
+            raise ValueError(f"unknown evaluation status {result.status!r}")
+        return self._tell(cand, TrialState.COMPLETE, self._values(cand, float(result.accuracy)))
+
+    def fail(self, cand: Candidate, reason: str) -> FrozenTrial:
+        """Record ``cand`` as FAIL with ``reason`` (the search goes on)."""
+        cand.trial.set_user_attr(A.FAIL_REASON, reason)
+        return self._tell(cand, TrialState.FAIL, None)
+
+    def interrupt(self, cand: Candidate) -> None:
+        """Record ``cand`` as interrupted and queue its params, so a resume re-runs it."""
+        self.fail(cand, A.INTERRUPTED)
+        self.study.enqueue_trial(dict(cand.trial.params), skip_if_exists=False)
+
+    def _values(self, cand: Candidate, accuracy: float) -> list[float]:
+        return [accuracy if o.metric == ACCURACY else cand.scores[o.metric]
+                for o in self.problem.config.objectives]
+
+    def _tell_cached(self, cand: Candidate, hit: FrozenTrial) -> None:
+        skip = {A.ARCH, A.ARCH_HASH, A.CACHED_FROM, A.FAIL_REASON}
+        for key, value in hit.user_attrs.items():
+            if key not in skip:
+                cand.trial.set_user_attr(key, value)
+        cand.trial.set_user_attr(A.CACHED_FROM, hit.number)
+        for key, value in hit.constraints.items():
+            cand.trial.set_constraint(key, value)
+        cand.scores = {k: float(v) for k, v in hit.user_attrs.items()
+                       if k in self.problem.config.cheap_metrics}
+        self._tell(cand, hit.state, list(hit.values) if hit.state == TrialState.COMPLETE else None)
+
+    def _tell(self, cand: Candidate, state: TrialState, values: list[float] | None) -> FrozenTrial:
+        cand.told = True
+        return self.study.tell(cand.trial, values, state=state)
+
+    # -- bookkeeping -----------------------------------------------------------------------------
+    def counted_trials(self) -> int:
+        """Finished trials that count against ``n_trials`` (interrupted ones are re-run)."""
+        done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        return sum(1 for t in self.study.get_trials(deepcopy=False, states=done)
+                   if t.user_attrs.get(A.FAIL_REASON) != A.INTERRUPTED)
+
+    def recover_interrupted(self) -> list[int]:
+        """Mark RUNNING trials (left by a killed driver) FAIL ``interrupted``; queue their params.
+
+        Only call this when no other driver is working on the study: their running trials would be
+        taken for stale ones.
+        """
+        storage = self.study._storage
+        recovered = []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            storage.set_trial_user_attr(t._trial_id, A.FAIL_REASON, A.INTERRUPTED)
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            if t.params:
+                self.study.enqueue_trial(dict(t.params), skip_if_exists=False)
+            recovered.append(t.number)
+        return recovered
+
+
+def summary(study: optuna.Study, names: tuple[str, ...], directions: tuple[str, ...]
+            ) -> dict[str, Any]:
+    """Counts for the progress bar: feasible scored trials and the best first objective so far."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    feasible = [t for t in trials if t.user_attrs.get(A.FEASIBLE) is not False
+                and (ACCURACY not in names or ACCURACY in t.user_attrs)]
+    out: dict[str, Any] = {"feasible": len(feasible)}
+    if feasible:
+        sign = 1.0 if directions[0] == "maximize" else -1.0
+        out[f"best_{names[0]}"] = max(sign * t.values[0] for t in feasible) * sign
+    return out
