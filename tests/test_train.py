@@ -268,3 +268,27 @@ def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(
         resumed["latency"]["measured"]["median_ms"] / pred["predicted_ms"])
     assert info["weights"]["state"] == "trained"
     assert np.isfinite(resumed["latency"]["measured"]["median_ms"])
+
+
+def test_imagefolder_training_with_flips_and_three_channels(tiny_space: Path, tmp_path: Path) -> None:
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    root = tmp_path / "folder"
+    for label in (0, 1):
+        (root / f"digit_{label}").mkdir(parents=True)
+        for i, img in enumerate(digits.images[digits.target == label][:12]):
+            rgb = np.repeat((img * 255 / 16).astype(np.uint8)[:, :, None], 3, axis=2)
+            Image.fromarray(rgb).resize((16, 16)).save(root / f"digit_{label}" / f"{i}.png")
+    out = tmp_path / "e"
+    export_arch(arch_export_source(TINY_ARCH, classes=2, in_channels=3,
+                                   dataset=f"imagefolder:{root}"), out, onnx=False)
+    config = TrainConfig.load(out / "train.yaml")
+    assert config.hflip and config.optimizer == "sgd" and config.crop_padding == 2
+    result = train(out, epochs=1, progress=False, latency_runs=3, threads=1)
+    assert result["complete"] and 0.0 <= result["final_test_acc"] <= 1.0
+    assert result["dataset"] == f"imagefolder:{root}"
+    (root / "digit_1" / "broken.png").write_text("not an image")
+    with pytest.raises(NasError, match=r"imagefolder image .*broken\.png: cannot read"):
+        train(out, out=tmp_path / "t2", progress=False)
