@@ -75,6 +75,7 @@ def test_export_trial_records_every_score_table_and_provenance(run_dir: Path, tm
     _, arch, _ = read_export(out)
     assert arch.text == trial.arch and info["arch_hash"] == trial.arch_hash
     assert (info["classes"], info["in_channels"], info["resolution"]) == (10, 1, 16)
+    assert info["in_space"]  # judged against the space as the run searched it
     scores = info["scores"]
     assert scores["accuracy"] == {"value": trial.values["accuracy"], "kind": "measured",
                                   "role": "objective", "direction": "maximize"}
@@ -114,6 +115,10 @@ def test_export_pareto_and_best_with_where(run_dir: Path, tmp_path: Path) -> Non
     assert best["provenance"]["trial"] == top.number
     ((_, smallest),) = export_run(run_dir, tmp_path / "small", best="macs", onnx=False)
     assert smallest["cost"]["macs"] == min(t.values["macs"] for t in feasible)
+    # bounds take the search config's suffixes: 0.09M = 90000
+    ((_, under),) = export_run(run_dir, tmp_path / "under", best="accuracy", where=["macs<0.09M"],
+                               onnx=False)
+    assert under["scores"]["macs"]["value"] < 90000
 
 
 @pytest.mark.slow

@@ -50,6 +50,7 @@ def load_run_view(run_dir: str | Path) -> RunView:
         "classes": info.get("classes", 1000),
         "in_channels": info.get("in_channels", 3),
         "space_file": (info.get("space") or {}).get("path"),
+        "resolutions": (info.get("space") or {}).get("resolutions"),
         "tables": {t["id"]: t.get("content_hash") for t in tables},
         "table_files": {t["id"]: t["path"] for t in tables if t.get("path")},
     }
@@ -70,6 +71,8 @@ def export_source(run: RunView, trial: TrialView) -> ExportSource:
     arch = Arch.parse(trial.arch)
     space_file = str(meta.get("space_file") or "")
     space = get_space(space_file) if space_file and Path(space_file).is_file() else get_space(arch.space)
+    if meta.get("resolutions"):  # the run searched the space at these input sizes
+        space = space.with_resolutions(meta["resolutions"])
     provenance: dict[str, Any] = {
         "source": "run",
         "run_dir": str(Path(run.run_dir).resolve()),

@@ -19,7 +19,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt, "==": operator.eq,
 }
 _WHERE_RE = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_.:\-]*)\s*(?P<op><=|>=|==|<|>)\s*"
-                       r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+                       r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?P<suffix>[kKMG]?)\s*$")
+# The same bound suffixes as search constraints: 300M = 300e6.
+_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9}
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class Where:
 
 
 def parse_where(text: str, known: Sequence[str]) -> Where:
-    """Parse ``--where``; the name must be one the run recorded."""
+    """Parse ``--where`` (``macs<=300M``); the name must be one the run recorded."""
     m = _WHERE_RE.match(text)
     if m is None:
         raise NasError(f"--where {text!r}: expected NAME OP NUMBER with OP one of "
@@ -85,7 +87,7 @@ def parse_where(text: str, known: Sequence[str]) -> Where:
     if m["name"] not in known:
         raise NasError(f"--where {text!r}: the run has no value {m['name']!r}; "
                        f"known: {', '.join(known)}")
-    return Where(m["name"], m["op"], float(m["value"]), text)
+    return Where(m["name"], m["op"], float(m["value"]) * _SUFFIX[m["suffix"]], text)
 
 
 def _describe(run: RunView) -> str:
