@@ -195,3 +195,18 @@ def test_build_cli_limit_then_report(tiny_space: Path, tmp_path: Path,
     assert main(["lut", "build", "--space", str(tiny_space), "--out", str(out), "--threads", "2",
                  "--no-progress"]) == 2
     assert "measured with" in capsys.readouterr().err
+
+
+def test_refit_with_min_statistic_needs_no_measuring(tiny_table: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "refit.json"
+    copy.write_text(tiny_table.read_text())
+    assert main(["lut", "calibrate", str(copy), "--refit", "--statistic", "min", "--json"]) == 0
+    capsys.readouterr()
+    before, after = read_table(tiny_table), read_table(copy)
+    assert after.statistic == "min" and after.calibration is not None
+    assert after.calibration.samples == before.calibration.samples  # same networks, not re-run
+    arch = get_space("tiny_lut").sample(np.random.default_rng(0))
+    naive_min = sum(after.entries[b.key].min for b in arch_to_blocks(arch, classes=10,
+                                                                       in_channels=1))
+    assert after.predict(arch, classes=10, in_channels=1).raw_sum_ms == pytest.approx(naive_min)

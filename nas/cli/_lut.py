@@ -47,6 +47,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=30, help="networks per table config")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write here instead of over the table")
+    p.add_argument("--refit", action="store_true",
+                   help="refit on the networks the calibration already measured (no measuring)")
+    p.add_argument("--statistic", choices=("median", "min"),
+                   help="switch the statistic predictions use (entries keep both)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_calibrate)
@@ -115,10 +119,15 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas.latency import load_table
-    from nas.latency._networks import calibrate_table
+    from nas.latency._networks import calibrate_table, refit_calibration
 
     table = load_table(args.table)
-    cal = calibrate_table(table, n=args.n, seed=args.seed, progress=not args.no_progress)
+    if args.statistic:
+        table.set_statistic(args.statistic)
+    if args.refit:
+        cal = refit_calibration(table)
+    else:
+        cal = calibrate_table(table, n=args.n, seed=args.seed, progress=not args.no_progress)
     path = table.write(args.out or table.path or f"{table.id}.json")
     print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
                 "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),

@@ -131,14 +131,34 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
                        f"{sorted(missing)[0]}; finish `nas lut build` first")
     measured = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
                              desc="calibrate")
-    x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
-                  for it in items])
-    y = np.array([m.value(table.statistic) for m in measured])
     samples = [sample_record(table, it, m) for it, m in zip(items, measured, strict=True)]
     meta = {"n_per_config": n, "seed": seed, "networks": len(items),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-            "timing": {**NETWORK_TIMING, **(timing or {})}, "seconds": round(time.perf_counter() - t0, 2)}
-    cal = fit_calibration(x, y, [it.arch.resolution for it in items], samples, meta)
+            "timing": {**NETWORK_TIMING, **(timing or {})},
+            "seconds": round(time.perf_counter() - t0, 2)}
+    return _fit(table, items, measured, samples, meta)
+
+
+def refit_calibration(table: LatencyTable) -> Calibration:
+    """Refit the calibration from the networks it already measured (no measuring).
+
+    For a changed table statistic, or after re-measuring some entries.
+    """
+    items, measured = calibration_items(table)
+    if not items or table.calibration is None:
+        raise NasError(f"{table.where} has no calibration networks to refit on; run "
+                       f"`nas lut calibrate` first")
+    samples = [sample_record(table, it, m) for it, m in zip(items, measured, strict=True)]
+    return _fit(table, items, measured, samples, dict(table.calibration.meta))
+
+
+def _fit(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry],
+         samples: list[dict[str, Any]], meta: dict[str, Any]) -> Calibration:
+    x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
+                  for it in items])
+    y = np.array([m.value(table.statistic) for m in measured])
+    cal = fit_calibration(x, y, [it.arch.resolution for it in items], samples,
+                          {**meta, "statistic": table.statistic})
     table.set_calibration(cal)
     return cal
 

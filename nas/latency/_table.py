@@ -105,6 +105,13 @@ class LatencyTable:
         self.resolutions = sorted({*self.resolutions, int(resolution)})
         self._invalidate()
 
+    def set_statistic(self, statistic: str) -> None:
+        """Predict from entries' ``median`` or ``min`` (refit the calibration afterwards)."""
+        if statistic not in ("median", "min"):
+            raise NasError(f"statistic {statistic!r} is not one of median, min")
+        self.measurement["statistic"] = statistic
+        self._invalidate()
+
     def set_calibration(self, calibration: Calibration | None) -> None:
         self.calibration = calibration
         self._invalidate()
