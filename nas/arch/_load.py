@@ -43,3 +43,9 @@ def load_arch(spec: str) -> Arch:
         if arch is not None:
             return arch
     return Arch.from_dict(data, source=f"arch file {path}")
+
+
+# Once-for-All / ProxylessNAS net.config files (nas/arch/_ofa.py).
+from nas.arch._ofa import read_net_config  # noqa: E402
+
+register_arch_file_reader(read_net_config)
