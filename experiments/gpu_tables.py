@@ -10,8 +10,9 @@ same GPU. Everything lands in OUT_DIR::
     OUT_DIR/validation/<id>.json|csv|png
     OUT_DIR/summary.json, summary.md   accuracy per resolution, build/calibration/validation s
 
-Resumable: finished steps are skipped on a rerun, so it can be split over several sessions
-(``--spaces``/``--batches``/``--dtypes`` select a part). On a machine without a GPU, check it
+Resumable: finished steps are skipped on a rerun (a killed build loses at most one chunk of
+keys), so under a per-command time limit rerun the same command until ``summary.md`` lists all
+12 tables; ``--spaces``/``--batches``/``--dtypes`` select a part. On a machine without a GPU, check it
 with the CPU and tiny spaces (a few keys, a few networks)::
 
     python experiments/gpu_tables.py /tmp/gpu_check --device cpu --tiny
@@ -29,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+# Runnable from a bare checkout (nas not pip-installed) on the GPU machine.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SPACES = ("mobilenet_v3", "mobilenet_v2", "efficientnet")
 # (resolution, in_channels, classes): ImageNet, and the quickstart's 32x32 grayscale digits.
