@@ -8,6 +8,8 @@ user's would, so this pytest process never holds Ray state.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +19,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from _cluster import LoopbackCluster, postgres_server
+
+from nas.search import load_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -57,7 +62,7 @@ def test_trials_spread_over_both_nodes_and_errors_are_recorded(cluster: Loopback
     assert failed, "seed 3 draws some x > 0.8; the test needs at least one failing evaluation"
     for t in failed:
         assert t.params["x"] > 0.8
-        assert t.user_attrs["fail_reason"] == f"ValueError: x={t.params['x']:.3f} is above 0.8"
+        assert t.user_attrs["fail_reason"] == f"error: ValueError: x={t.params['x']:.3f} is above 0.8"
         assert t.user_attrs["fail_reason"] in log  # logged by the driver too, never swallowed
     for t in trials:
         if t.state == optuna.trial.TrialState.COMPLETE:
@@ -96,9 +101,6 @@ def test_killed_workers_are_retried_then_failed_with_reason(cluster: LoopbackClu
     done = threading.Event()
 
     def killer() -> None:
-        import os
-        import signal
-
         while not done.is_set():
             for pid, name in cluster.task_pids().items():
                 if name in kills and len(kills[name]) < budget[name] and pid not in kills[name]:
@@ -128,26 +130,130 @@ def test_killed_workers_are_retried_then_failed_with_reason(cluster: LoopbackClu
     assert "retry 1 of 1" in log
 
 
+# -- `nas search CONFIG --ray ADDRESS`: the real search driver on the cluster ---------------------------------
+
+TRAIN = {"kind": "train", "epochs": 1, "batch_size": 32, "train_subset": 256, "test_subset": 64, "threads": 1}
+ZERO_COST = {"kind": "zero_cost", "proxies": ["naswot"], "batch_size": 16}
+
+
+def write_config(path: Path, **fields: object) -> Path:
+    data = {"name": "dist", "space": "mobilenet_v3", "resolutions": [32], "dataset": "digits",
+            "objectives": ["accuracy", "macs"], "sampler": {"name": "random", "seed": 0}, **fields}
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def nas_search(cluster: LoopbackCluster, config: Path, run_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "nas", "search", str(config), "--run-dir", str(run_dir), "--ray", cluster.address,
+            "--no-progress", *args]
+
+
+def test_search_on_two_nodes_survives_a_killed_worker(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    """A small training search over both nodes; one trial's worker is SIGKILLed mid-trial and retried."""
+    config = write_config(tmp_path / "s.yaml", n_trials=5, evaluator=TRAIN, ray={"num_cpus": 1, "max_retries": 2})
+    killed: list[str] = []
+    done = threading.Event()
+
+    def killer() -> None:
+        while not done.is_set() and not killed:
+            for pid, name in cluster.task_pids().items():
+                os.kill(pid, signal.SIGKILL)  # at once: the task has just started, it is mid-trial
+                killed.append(name)
+                break
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        out = subprocess.run(nas_search(cluster, config, tmp_path / "run", "--workers", "2"), capture_output=True,
+                             text=True, timeout=300, env=cluster.env)
+    finally:
+        done.set()
+        thread.join()
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert len(killed) == 1
+    run = load_run(tmp_path / "run")
+    trials = run.trials()
+    assert [t.state for t in trials] == ["COMPLETE"] * 5  # every trial accounted for, none lost
+    victim = run.trial(int(killed[0].removeprefix("ray::nas-trial-")))
+    assert victim.user_attrs["ray_worker"]["attempts"] == 2 and victim.user_attrs["trained"] is True
+    assert sum(t.user_attrs["ray_worker"]["attempts"] for t in trials) == 6
+    assert len({t.user_attrs["ray_worker"]["node_id"] for t in trials}) == 2  # both nodes ran trials
+    assert "retry 1 of 2" in (tmp_path / "run" / "search.log").read_text()
+    # Results as a local run writes them.
+    for name in ("trials.csv", "pareto.csv", "report.html", "run.json"):
+        assert (tmp_path / "run" / name).is_file()
+    assert "Pareto front" in out.stdout and "report:" in out.stdout
+
+
+def test_driver_killed_mid_search_then_resumed(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    """SIGKILL the driver with trials in flight: completed trials stay, in-flight ones run again on --resume."""
+    config = write_config(tmp_path / "s.yaml", n_trials=5, evaluator=TRAIN)
+    run_dir = tmp_path / "run"
+    storage = f"sqlite:///{run_dir / 'study.db'}"
+    proc = subprocess.Popen(nas_search(cluster, config, run_dir, "--workers", "2"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=cluster.env)
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline, "the search ended before it could be killed"
+            trials = _trials(storage) if (run_dir / "run.json").is_file() else []  # study created
+            done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+            in_flight = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and "feasible" in t.user_attrs]
+            if done and in_flight:
+                proc.kill()
+                break
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+        proc.wait()
+    before = {t.number: t for t in _trials(storage)}
+    completed = {n: t for n, t in before.items() if t.state == optuna.trial.TrialState.COMPLETE}
+    running = {n: t for n, t in before.items() if t.state == optuna.trial.TrialState.RUNNING}
+    assert completed and running
+
+    out = subprocess.run(nas_search(cluster, config, run_dir, "--workers", "2", "--resume"), capture_output=True,
+                         text=True, timeout=300, env=cluster.env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    after = {t.number: t for t in _trials(storage)}
+    for n, t in completed.items():  # nothing completed was lost or changed
+        assert after[n].state == optuna.trial.TrialState.COMPLETE and after[n].values == t.values
+    for n, t in running.items():  # in flight at the kill: recorded interrupted, then re-run from its params
+        assert after[n].state == optuna.trial.TrialState.FAIL and after[n].user_attrs["fail_reason"] == "interrupted"
+        reruns = [r for r in after.values() if r.number > max(before) and r.user_attrs["arch"] == t.user_attrs["arch"]]
+        assert len(reruns) == 1 and reruns[0].state == optuna.trial.TrialState.COMPLETE
+        assert reruns[0].user_attrs["trained"] is True
+    counted = [t for t in after.values() if t.user_attrs.get("fail_reason") != "interrupted"]
+    assert len(counted) == 5 and all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
+    assert f"resume: trials {sorted(running)} were interrupted" in (run_dir / "search.log").read_text()
+
+
+def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name="dist", storage=storage).get_trials(deepcopy=False)
+
+
 @pytest.fixture
 def postgres() -> Iterator[str]:
     with postgres_server() as url:
         yield url
 
 
-def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, postgres: str) -> None:
-    """Two driver processes ask and tell one study in a real PostgreSQL server at the same time."""
-    args = ["--n-trials", "4", "--workers", "1", "--sleep", "0.5"]
-    procs = [subprocess.Popen([sys.executable, DRIVER, cluster.address, postgres, "shared", *args, "--seed", str(i)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env)
-             for i in range(2)]
-    outs = [p.communicate(timeout=240) for p in procs]
+def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, postgres: str, tmp_path: Path) -> None:
+    """Two `nas search --ray` drivers, each in its own run folder, work on one study in a real PostgreSQL."""
+    config = write_config(tmp_path / "s.yaml", n_trials=10, evaluator=ZERO_COST, storage=postgres,
+                          study_name="shared")
+    procs = [subprocess.Popen(nas_search(cluster, config, tmp_path / name, "--workers", "1"), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=cluster.env) for name in ("a", "b")]
+    outs = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-4000:]
-    trials = load(postgres, "shared")
-    assert sorted(t.number for t in trials) == list(range(8))
+    trials = optuna.load_study(study_name="shared", storage=postgres).get_trials(deepcopy=False)
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    by_driver = {pid: [t for t in trials if t.user_attrs["driver_pid"] == pid] for pid in (p.pid for p in procs)}
-    assert [len(v) for v in by_driver.values()] == [4, 4]
-    # The drivers ran at the same time: their trials interleave in the study's numbering.
-    first, second = ([t.number for t in v] for v in by_driver.values())
-    assert min(second) < max(first) and min(first) < max(second)
+    # The budget is the study's: each driver stops at 10 finished trials, counting the other's; at
+    # most one trial more when both ask their last one at the same moment.
+    assert 10 <= len(trials) <= 11
+    tags = {t.user_attrs["ray_driver"] for t in trials}
+    assert {tag.rsplit(":", 1)[-1].rsplit("/", 1)[-1] for tag in tags} == {"a", "b"}
+    for name in ("a", "b"):  # each folder reads the shared study back, results and all
+        assert len(load_run(tmp_path / name).trials()) == len(trials)
+        assert (tmp_path / name / "report.html").is_file()

@@ -11,8 +11,9 @@ already being evaluated waits for that result instead of running twice.
 
 Faults: a task whose worker process or node died is submitted again, at most
 ``resources.max_retries`` times, then its trial is recorded FAILED with the reason. An exception
-raised by the evaluation itself is never retried: the trial is recorded FAILED with the exception
-text in user attr ``fail_reason`` and the traceback is logged.
+raised by the evaluation itself is never retried: the trial is recorded FAILED with
+``error: Type: message`` in user attr ``fail_reason`` (as the local runner does) and the remote
+traceback is logged.
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def run_trials(study: optuna.Study, prepare: Callable[[optuna.Study], Job | None
             return
         except ray.exceptions.RayError as exc:
             # The evaluation raised (RayTaskError) or Ray could not run/return it: not retried.
-            reason = exception_text(exc)
+            reason = f"error: {exception_text(exc)}"
             log.error("trial %s failed: %s\n%s", task.jobs[0].trial.number, reason, exc)
             _drop_key(task)
             record_failure(task, reason)
