@@ -25,7 +25,7 @@ import numpy as np
 from nas.latency import LatencyTable, load_table, read_table
 from nas.latency._enumerate import restrict_space
 from nas.latency._fingerprint import cpu_model
-from nas.latency._validate import validate_table
+from nas.latency._validate import rescore_csv, validate_table
 
 ROOT = Path(__file__).resolve().parent
 SECTION = "latency_tables"
@@ -117,7 +117,7 @@ def _fmt(x: Any, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
 
-def render(results: list[dict[str, Any]], n: int, seconds: float) -> str:
+def render(results: list[dict[str, Any]], n: int, seconds: float, rescored: bool = False) -> str:
     import onnxruntime
     import torch
 
@@ -131,7 +131,9 @@ def render(results: list[dict[str, Any]], n: int, seconds: float) -> str:
         f"{n} held-out random archs per config (224 px / 3 ch / 1000 classes, and 32 px / 1 ch / "
         "10 classes), each measured end-to-end here with the table's backend; the FLOPs baseline "
         "(latency = a·MACs, one a per resolution) is fitted on the calibration networks. "
-        f"Benchmark run time {seconds:.0f} s. Statistic: "
+        + ("Rescored (`--rescore`) on the networks the previous run measured, after a refit; "
+           if rescored else "")
+        + f"Benchmark run time {seconds:.0f} s. Statistic: "
         f"{', '.join(sorted({r['statistic'] for r in results}))} of each block's and network's "
         "timings. 're-measure diff' is the mean |difference| between two measurements of the "
         "same networks (the noise floor of the measured side); 'other statistic' scores the "
@@ -185,13 +187,24 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench_latency_out"))
     ap.add_argument("--repeat", type=int, default=10,
                     help="re-measure this many validation networks per resolution (noise floor)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="no measuring: score the tables (e.g. refit) on the networks the last "
+                         "run measured (OUT/validate_<id>.csv); repeatability is carried over")
     ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args()
     t0 = time.perf_counter()
     results = []
+    previous = {}
+    if args.rescore and (Path(args.out) / "summary.json").is_file():
+        previous = {r["table"]: r for r in json.loads((Path(args.out) / "summary.json").read_text())}
     for tid in args.tables:
         table = load_table(tid)
-        val = validate_table(table, n=args.n, seed=args.seed, out_dir=args.out)
+        if args.rescore:
+            csv_path = Path(args.out) / f"validate_{table.id}.csv"
+            val = {**rescore_csv(table, csv_path), "csv": str(csv_path),
+                   "seconds": previous.get(table.id, {}).get("validation", {}).get("seconds", 0.0)}
+        else:
+            val = validate_table(table, n=args.n, seed=args.seed, out_dir=args.out)
         cal = table.calibration
         results.append({
             "table": table.id, "content_hash": table.content_hash, "entries": len(table),
@@ -200,8 +213,10 @@ def main() -> None:
             "calibration_seconds": cal.meta.get("seconds") if cal else None,
             "calibration_networks": len(cal.samples) if cal else 0,
             "validation": val, "speed": prediction_speed(table),
-            "repeat_mean_abs_diff_pct": repeatability(table, val, args.n, args.repeat, args.seed)
-            if args.repeat > 0 else {},
+            "repeat_mean_abs_diff_pct": (
+                previous.get(table.id, {}).get("repeat_mean_abs_diff_pct", {}) if args.rescore
+                else repeatability(table, val, args.n, args.repeat, args.seed)
+                if args.repeat > 0 else {}),
             "other_statistic": other_statistic(table, val)})
         print(json.dumps({"table": table.id, **{k: val[k] for k in (
             "n", "mape", "within_10pct", "kendall_tau")}, "per_resolution": {
@@ -211,7 +226,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     if not args.no_results:
-        write_section(render(results, args.n, seconds))
+        write_section(render(results, args.n, seconds, args.rescore))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from nas._errors import NasError
+from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cost import arch_cost
+from nas.latency._entry import Entry
 from nas.latency._networks import (
     STREAM_CALIBRATION,
     STREAM_VALIDATION,
@@ -42,7 +44,7 @@ def accuracy(pred: Sequence[float] | np.ndarray, meas: Sequence[float] | np.ndar
     from scipy.stats import kendalltau
 
     p, m = np.asarray(pred, dtype=float), np.asarray(meas, dtype=float)
-    if len(p) == 0:
+    if len(p) == 0 or not np.all(np.isfinite(p)):  # nothing to score, or no such predictor
         return {"n": 0}
     rel = p / m - 1.0
     tau = float(kendalltau(p, m).statistic) if len(p) > 1 else float("nan")
@@ -86,7 +88,6 @@ def validate_table(
     """
     t0 = time.perf_counter()
     settings = table_settings(table, **({"timer": timer} if timer else {}))
-    stat = table.statistic
     cal_items, cal_entries = calibration_items(table)
     items = sample_items(table, n, seed, STREAM_VALIDATION, {it.ident for it in cal_items})
     if not approximate:
@@ -104,6 +105,33 @@ def validate_table(
         baseline_fit = "separate sample (table has no calibration)"
     measured = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
                              desc="validate")
+    out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
+                                                   approximate=approximate)
+    out.update(clock=settings.clock, seed=seed)
+    out["baseline_flops"]["fitted_on"] = baseline_fit
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        res = np.array([it.arch.resolution for it in items])
+        meas = np.array([m.value(table.statistic) for m in measured])
+        out["csv"] = str(_write_csv(out_dir / f"validate_{table.id}.csv", items, measured, pred,
+                                    naive, flops, macs))
+        out["png"] = str(_write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred,
+                                    flops))
+    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def score_networks(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry],
+                   cal_items: Sequence[NetItem], cal_entries: Sequence[Entry], *,
+                   approximate: bool = False
+                   ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Score the table's predictions of measured networks (no measuring).
+
+    Returns:
+        the figures, and per network: prediction, naive sum, FLOPs baseline, MACs.
+    """
+    stat = table.statistic
     meas = np.array([m.value(stat) for m in measured])
     preds = [table.predict(it.arch, classes=it.classes, in_channels=it.in_channels,
                            approximate=approximate) for it in items]
@@ -114,18 +142,20 @@ def validate_table(
     cal_res = np.array([it.arch.resolution for it in cal_items])
     cal_macs = np.array([_macs(it) for it in cal_items], dtype=float)
     cal_meas = np.array([e.value(stat) for e in cal_entries])
-    flops = np.empty(len(items))
+    flops = np.full(len(items), np.nan)
     for r in np.unique(res):
+        if len(cal_res) == 0:
+            break
         fit = cal_res == r if np.any(cal_res == r) else np.ones(len(cal_res), dtype=bool)
         flops[res == r] = flops_scale(cal_macs[fit], cal_meas[fit]) * macs[res == r]
     out: dict[str, Any] = {
         "table": table.id, "path": table.path, "content_hash": table.content_hash,
         "device": table.device.get("name"), "backend": table.backend,
         "threads": table.threads, "batch": table.batch, "dtype": table.dtype,
-        "statistic": stat, "clock": settings.clock, "calibrated": table.calibration is not None, "seed": seed,
+        "statistic": stat, "calibrated": table.calibration is not None,
         **accuracy(pred, meas),
         "naive_sum": accuracy(naive, meas),
-        "baseline_flops": {**accuracy(flops, meas), "fitted_on": baseline_fit},
+        "baseline_flops": {**accuracy(flops, meas), "fitted_on": "calibration networks"},
         "per_resolution": {
             str(r): {"model": accuracy(pred[res == r], meas[res == r]),
                      "naive_sum": accuracy(naive[res == r], meas[res == r]),
@@ -133,14 +163,28 @@ def validate_table(
             for r in sorted(set(res.tolist()))},
         "approximated_keys": sorted({k for p in preds for k in p.approximated}),
     }
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out["csv"] = str(_write_csv(out_dir / f"validate_{table.id}.csv", items, measured, pred,
-                                    naive, flops, macs))
-        out["png"] = str(_write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred,
-                                    flops))
-    out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out, pred, naive, flops, macs
+
+
+def rescore_csv(table: LatencyTable, path: str | Path) -> dict[str, Any]:
+    """Score ``table`` on the networks a previous validation measured (its CSV), no measuring.
+
+    For a table refit (``nas lut calibrate --refit``) after its validation: the held-out
+    networks depend only on the table's configs, the seed and the calibration's archs.
+    """
+    items, measured = [], []
+    with Path(path).open(newline="") as fh:
+        for i, row in enumerate(csv.DictReader(fh)):
+            try:
+                items.append(NetItem(Arch.parse(row["arch"]), int(row["classes"]),
+                                     int(row["in_channels"])))
+                measured.append(Entry(median=float(row["measured_median_ms"]),
+                                      min=float(row["measured_min_ms"])))
+            except (KeyError, ValueError) as exc:
+                raise NasError(f"{path}: row {i + 1} is not a validation row ({exc})") from None
+    cal_items, cal_entries = calibration_items(table)
+    out = score_networks(table, items, measured, cal_items, cal_entries)[0]
+    out["rescored_from"] = str(path)
     return out
 
 
