@@ -122,7 +122,7 @@ def _train(cfg: TrainConfig, model: nn.Module, data: ImageData, reporter: RungRe
                 group["lr"] = cfg.lr * lr_factor(step, total, warmup, cfg.lr_schedule)
             x = x.to(device).contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(x), y.to(device), label_smoothing=cfg.label_smoothing)
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 raise EvalFailed(f"diverged: loss is {loss_value} at epoch {epoch} step "
                                  f"{step - (epoch - 1) * steps_per_epoch + 1}")
