@@ -54,7 +54,7 @@ def parse_address(address: str | None) -> str:
     return address
 
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     """Fail in seconds with a clear message instead of Ray's long connection retries."""
     host, _, port = address.rpartition(":")
     try:
@@ -125,7 +125,7 @@ def ray_cluster(address: str | None, need: TrialResources | None = None, *, num_
                  _node_ip_address="127.0.0.1", configure_logging=False)
     else:
         if address != "auto":
-            _check_reachable(address)
+            check_reachable(address)
         log.info("joining the Ray cluster at %s", address)
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=log_to_driver,

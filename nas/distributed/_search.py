@@ -28,7 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from nas._errors import NasError
-from nas.distributed._cluster import ray_cluster
+from nas.distributed._cluster import LOCAL, check_reachable, parse_address, ray_cluster
 from nas.distributed._dispatch import DispatchStats, Job, run_trials
 from nas.distributed._resources import TrialResources
 from nas.distributed._storage import open_storage
@@ -238,6 +238,9 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
 
     if workers is not None and workers < 1:
         raise NasError(f"--workers must be >= 1, got {workers}")
+    address = parse_address(address)  # a wrong address fails before the run folder is touched
+    if address not in (LOCAL, "auto"):
+        check_reachable(address)
     if n_trials is not None:
         config = config.replace(n_trials=n_trials)
     problem = check_config(config)
