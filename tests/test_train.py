@@ -264,8 +264,16 @@ def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(
     info, _, _ = read_export(export)
     assert pred["table_hash"] == info["tables"][0]["content_hash"]
     assert pred["predicted_ms"] == info["scores"][f"latency:{pred['table']}"]["value"]
-    assert pred["measured_over_predicted"] == pytest.approx(
-        resumed["latency"]["measured"]["median_ms"] / pred["predicted_ms"])
+    measured = resumed["latency"]["measured"]
+    table = info["tables"][0]["here"]  # `nas lut build` on 1 CPU thread: thread-CPU clock
+    statistic = table["statistic"]
+    assert table["clock"] == "thread_cpu" and statistic in ("median", "min")
+    assert pred["compared_as"] == f"thread_cpu clock, {statistic}"
+    assert pred["measured_ms"] == measured[f"thread_cpu_{statistic}_ms"]
+    assert pred["measured_over_predicted"] == pytest.approx(pred["measured_ms"] / pred["predicted_ms"])
+    assert pred["wall_median_over_predicted"] == pytest.approx(
+        measured["median_ms"] / pred["predicted_ms"])
+    assert pred["same_device"] is True and pred["comparable"] is True
     assert info["weights"]["state"] == "trained"
     assert np.isfinite(resumed["latency"]["measured"]["median_ms"])
 

@@ -110,6 +110,7 @@ def _table_info(table_id: str, path: str | None) -> dict[str, Any] | None:
         return None  # a run may name tables this machine does not have; arch.json says so
     return {"device": t.device.get("name", "unknown"), "device_type": t.device_type,
             "runtime": t.backend, "threads": t.threads, "batch": t.batch, "dtype": t.dtype,
+            "clock": t.measurement.get("clock"), "statistic": t.measurement.get("statistic"),
             "content_hash": t.content_hash}
 
 

@@ -40,24 +40,31 @@ def measure_latency(model: nn.Module, *, in_channels: int, resolution: int, runs
                     warmup: int = 20, threads: int = 1) -> dict[str, Any]:
     """Time ``runs`` single-image forward passes on the CPU after ``warmup`` untimed ones.
 
-    The model is copied to the CPU in eval mode; the torch thread count is restored afterwards.
+    Each run is timed by the wall clock (the latency a caller sees) and by this thread's CPU
+    clock (what a 1-thread run computes, unaffected by other processes taking the cores; latency
+    tables measured with ``clock: thread_cpu`` are compared with it). The model is moved to the
+    CPU in eval mode; the torch thread count is restored afterwards.
     """
     model = model.to("cpu").eval()
     x = torch.randn(1, in_channels, resolution, resolution)
-    times = []
+    times, cpu_times = [], []
     with torch_threads(threads), torch.inference_mode():
         for _ in range(warmup):
             model(x)
         for _ in range(runs):
-            start = time.perf_counter_ns()
+            start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
             model(x)
+            cpu_times.append((time.thread_time_ns() - cpu_start) / 1e6)
             times.append((time.perf_counter_ns() - start) / 1e6)
     times.sort()
     return {
         "median_ms": statistics.median(times),
+        "min_ms": times[0],
         "p10_ms": times[len(times) // 10],
         "p90_ms": times[(len(times) * 9) // 10],
         "mean_ms": statistics.fmean(times),
+        "thread_cpu_median_ms": statistics.median(cpu_times),
+        "thread_cpu_min_ms": min(cpu_times),
         "runs": runs,
         "warmup": warmup,
         "threads": threads,

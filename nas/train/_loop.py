@@ -307,19 +307,35 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
 
 
 def _latency_section(info: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    """Each table prediction in ``arch.json`` beside this machine's measurement.
+
+    The ratio compares like with like: the measurement taken with the table's clock (wall or
+    this thread's CPU time) and statistic (median or min), as far as the table records them.
+    """
     predicted = []
-    here = {t["id"]: t.get("here") for t in info.get("tables", [])}
+    here = {t["id"]: t.get("here") or {} for t in info.get("tables", [])}
     for name, score in info.get("scores", {}).items():
-        if score.get("kind") != "predicted" or score.get("value") is None:
+        if score.get("kind") != "predicted" or not score.get("value"):
             continue
-        table = score.get("table")
-        device = (here.get(table) or {}).get("device")
+        table = here.get(score.get("table"), {})
+        clock = "thread_cpu" if table.get("clock") == "thread_cpu" else "wall"
+        statistic = "min" if table.get("statistic") == "min" else "median"
+        key = ("thread_cpu_" if clock == "thread_cpu" else "") + f"{statistic}_ms"
+        device = table.get("device")
+        # A like-for-like check only when the table timed torch on this CPU, 1 thread, batch 1.
+        comparable = (table.get("device_type"), table.get("runtime"), table.get("threads"),
+                      table.get("batch"), device) == ("cpu", "torch", 1, 1, measured["device"])
         predicted.append({
-            "score": name, "table": table, "table_hash": score.get("table_hash"),
+            "score": name, "table": score.get("table"), "table_hash": score.get("table_hash"),
             "predicted_ms": score["value"],
-            "measured_over_predicted": measured["median_ms"] / score["value"] if score["value"] else None,
+            "compared_as": f"{clock} clock, {statistic}",
+            "measured_ms": measured[key],
+            "measured_over_predicted": measured[key] / score["value"],
+            "wall_median_over_predicted": measured["median_ms"] / score["value"],
             "table_device": device,
+            "table_runtime": table.get("runtime"),
             "same_device": None if device is None else device == measured["device"],
+            "comparable": comparable,
         })
     section: dict[str, Any] = {"measured": measured, "predicted": predicted}
     if not predicted:
