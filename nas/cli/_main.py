@@ -18,6 +18,7 @@ from nas._errors import NasError
 COMMAND_MODULES = [
     "nas.cli._arch",
     "nas.cli._lut",
+    "nas.cli._lutkit",
     "nas.cli._export",
     "nas.cli._train",
     "nas.cli._search",

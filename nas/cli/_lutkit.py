@@ -1,0 +1,146 @@
+"""``nas lut import|fit|eval|kit|import-kit``: tables for devices we cannot hold."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nas._errors import NasError
+from nas.cli._common import command_group, print_json
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    lut = command_group(sub, "lut", "latency lookup tables")
+
+    p = lut.add_parser("import", help="convert a published per-block table into our format")
+    p.add_argument("src", help="the published file, or the folder holding it")
+    p.add_argument("--format", required=True, help="ofa | proxylessnas | nnmeter | dpu-csv")
+    p.add_argument("--device-name", help="device name to record (default: the source's)")
+    p.add_argument("--space", help="map onto this space instead of the format's own")
+    p.add_argument("--assume", action="append", default=[], metavar="KEY=MS",
+                   help="an entry the source does not time, recorded as an assumption")
+    p.add_argument("--out", required=True, help="table file to write (.json)")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    p.set_defaults(func=cmd_import)
+
+    p = lut.add_parser("fit", help="fit a table from whole-network latencies")
+    _measurement_args(p)
+    p.add_argument("--out", required=True, help="table file to write (.json)")
+    p.add_argument("--model", default="auto", help="auto | keys | features")
+    p.add_argument("--loss", default="huber", help="huber | l2 (relative residuals)")
+    p.add_argument("--tune-scale", action="store_true",
+                   help="fit a multiplicative correction maximizing training rows within 10%%")
+    p.add_argument("--device-name", help="device name to record")
+    p.set_defaults(func=cmd_fit)
+
+    p = lut.add_parser("eval", help="score a table on measured whole networks")
+    p.add_argument("table", help="table id or path")
+    _measurement_args(p, split_default=None)
+    p.add_argument("--approximate", action="store_true",
+                   help="nearest-neighbour answers for keys the table lacks")
+    p.set_defaults(func=cmd_eval)
+
+    p = lut.add_parser("kit", help="write an on-device kit: one ONNX model per block + runner")
+    p.add_argument("--space", required=True)
+    p.add_argument("--resolution", type=int, nargs="+", required=True)
+    p.add_argument("--width", type=float, nargs="+", help="width multipliers (default: all)")
+    p.add_argument("--classes", type=int, default=1000)
+    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--format", default="onnx", help="onnx (the only one)")
+    p.add_argument("--limit", type=int, help="only the first N keys (a smoke test)")
+    p.add_argument("--out", required=True, help="kit folder to write")
+    p.set_defaults(func=cmd_kit)
+
+    p = lut.add_parser("import-kit", help="turn a kit runner's results CSV into a table")
+    p.add_argument("results", help="results CSV written by the kit's run_kit.py")
+    p.add_argument("--kit", required=True, help="the kit folder (its manifest.json)")
+    p.add_argument("--device-name", help="device name to record (default: the runner's)")
+    p.add_argument("--out", required=True, help="table file to write (.json)")
+    p.set_defaults(func=cmd_import_kit)
+
+
+def _measurement_args(p: argparse.ArgumentParser, split_default: float | None = 0.2) -> None:
+    p.add_argument("measurements", help="whole-network latency file")
+    p.add_argument("--format", required=True, help="help-fbnet | help-ofa | csv")
+    p.add_argument("--column", required=True, help="device column (e.g. pixel3, 2080ti_1)")
+    p.add_argument("--space", help="space of the archs (csv: default from the arch text)")
+    p.add_argument("--classes", type=int, help="classifier outputs (default per format)")
+    p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--test-fraction", type=float, default=split_default,
+                   help="rows held out (seeded split)" + (
+                       "" if split_default is not None else "; default: score every row"))
+    p.add_argument("--seed", type=int, default=0, help="seed of the split")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+
+
+def _out(path: str) -> Path:
+    out = Path(path)
+    if out.suffix != ".json":
+        raise NasError(f"--out {path}: a table file must end in .json")
+    return out
+
+
+def _read(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from nas.lutkit import read_measurements
+
+    return read_measurements(args.measurements, args.format, space=args.space,
+                             classes=args.classes, in_channels=args.in_channels)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from nas.lutkit import import_table
+
+    out = _out(args.out)
+    table, summary = import_table(args.src, args.format, device_name=args.device_name,
+                                  space=args.space, assume=args.assume)
+    table.write(out)
+    print_json({"out": str(out), "id": table.id, "content_hash": table.content_hash, **summary})
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from nas.lutkit import FitOptions, fit_table
+
+    out = _out(args.out)
+    options = FitOptions(model=args.model, loss=args.loss, scale=args.tune_scale)
+    result = fit_table(_read(args), args.column, test_fraction=args.test_fraction,
+                       seed=args.seed, options=options, device_name=args.device_name)
+    result.table.write(out)
+    print_json({"out": str(out), "id": result.table.id,
+                "content_hash": result.table.content_hash, **result.summary})
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from nas.latency import load_table
+    from nas.lutkit import evaluate
+
+    print_json(evaluate(load_table(args.table), _read(args), args.column,
+                        test_fraction=args.test_fraction, seed=args.seed,
+                        approximate=args.approximate))
+    return 0
+
+
+def cmd_kit(args: argparse.Namespace) -> int:
+    from nas.lutkit import write_kit
+    from nas.space import get_space
+
+    if args.format != "onnx":
+        raise NasError(f"--format {args.format!r}: only onnx kits are written")
+    manifest = write_kit(get_space(args.space), args.out, resolutions=args.resolution,
+                         widths=args.width, classes=args.classes, in_channels=args.in_channels,
+                         batch=args.batch, limit=args.limit)
+    print_json({"out": args.out, "models": len(manifest["blocks"]),
+                "configs": manifest["configs"], "runner": manifest["runner"]})
+    return 0
+
+
+def cmd_import_kit(args: argparse.Namespace) -> int:
+    from nas.lutkit import import_kit_results
+
+    out = _out(args.out)
+    table, summary = import_kit_results(args.results, args.kit, device_name=args.device_name)
+    table.write(out)
+    print_json({"out": str(out), "id": table.id, "content_hash": table.content_hash, **summary})
+    return 0

@@ -1,0 +1,243 @@
+"""``nas lut fit``: per-block latencies (non-negative) that explain whole-network timings.
+
+Model: ``latency(net) = s * (overhead + sum_blocks v(block))`` with ``v >= 0``.
+
+* ``keys`` model: one unknown per block key (exact for data that is a sum of per-block
+  timings; needs every key in many training networks).
+* ``features`` model: ``v(block)`` is a non-negative combination of the block's features
+  (:mod:`nas.lutkit._features`: work per part, per-block constant, kernel launches); it
+  generalizes to keys and resolutions no training network had, and captures the per-kernel
+  launch cost that dominates a GPU at batch 1.
+* ``auto``: ``keys`` when every key occurs in at least 5 training networks and there are 10
+  training networks per key, else ``features``.
+
+Fitting minimizes relative error (rows weighted by 1 / measured) with a Huber loss on the
+relative residual (a few rounds of reweighted NNLS), so the odd slow run cannot pull every block
+up. ``s`` is a multiplicative correction chosen on the training rows (most rows within +-10%).
+The overhead (per-network constant) becomes the table's calibration constant; blocks present in
+every training network cannot be told apart from it: their time is inside the overhead and their
+entries are 0, and the fit summary lists them. Only held-out rows are ever scored.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from nas._errors import NasError
+from nas.blocks import Block, arch_to_blocks
+from nas.latency import FEATURES, Calibration, Entry, LatencyTable
+from nas.latency._enumerate import enumerate_blocks
+from nas.lutkit._features import block_features
+from nas.lutkit._help_devices import help_device
+from nas.lutkit._measurements import Measurements, split_rows
+from nas.lutkit._metrics import layer_op_baseline, scores
+from nas.lutkit._sources import HELP_CITATION, HELP_SOURCE
+
+FIT_MODELS = ("auto", "keys", "features")
+LOSSES = ("huber", "l2")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit. ``huber`` is the relative residual where the loss turns linear."""
+
+    model: str = "auto"
+    loss: str = "huber"
+    huber: float = 0.05
+    rounds: int = 10
+    scale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.model not in FIT_MODELS:
+            raise NasError(f"--model {self.model!r} is not one of {', '.join(FIT_MODELS)}")
+        if self.loss not in LOSSES:
+            raise NasError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
+        if not self.huber > 0 or self.rounds < 1:
+            raise NasError("huber must be > 0 and rounds >= 1")
+
+
+@dataclass
+class FitResult:
+    """The fitted table and what the fit did (JSON-ready ``summary``)."""
+
+    table: LatencyTable
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def solve_relative(a: np.ndarray, y: np.ndarray, options: FitOptions) -> np.ndarray:
+    """Non-negative ``x`` minimizing the (Huber) loss of ``(a @ x - y) / y``."""
+    rms = np.sqrt(np.mean(a**2, axis=0))
+    rms[rms == 0] = 1.0
+    scaled = a / rms
+    w = 1.0 / y
+    x = np.zeros(a.shape[1])
+    for _ in range(options.rounds if options.loss == "huber" else 1):
+        x, _ = nnls(scaled * w[:, None], y * w, maxiter=50 * a.shape[1])
+        rel = np.abs(scaled @ x - y) / y
+        w = np.sqrt(np.minimum(1.0, options.huber / np.maximum(rel, 1e-12))) / y
+    return np.asarray(x / rms)
+
+
+def best_scale(pred: np.ndarray, y: np.ndarray) -> float:
+    """The factor in [0.9, 1.1] that puts most rows within +-10% (ties: the one nearest 1)."""
+    grid = np.round(np.linspace(0.9, 1.1, 201), 4)
+    within = [(np.mean(np.abs(s * pred - y) <= 0.1 * y), -abs(s - 1.0)) for s in grid]
+    return float(grid[max(range(len(grid)), key=lambda i: within[i])])
+
+
+def _pick_model(options: FitOptions, counts: Counter[str], n_train: int) -> str:
+    if options.model != "auto":
+        return options.model
+    rare = min(counts.values())
+    return "keys" if rare >= 5 and len(counts) * 10 <= n_train else "features"
+
+
+def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, seed: int = 0,
+              options: FitOptions | None = None, device_name: str | None = None) -> FitResult:
+    """Fit a table for one device column; score it on the held-out rows only.
+
+    Args:
+        meas: the measured networks.
+        column: the device column.
+        test_fraction: share of rows held out (seeded split); 0 fits on every row.
+        seed: the split's seed.
+        options: model and loss.
+        device_name: overrides the recorded device name.
+    """
+    options = options or FitOptions()
+    rows, y_all = meas.column(column)
+    archs = [meas.archs[i] for i in rows]
+    nets = [Counter(b.key for b in arch_to_blocks(a, meas.space, classes=meas.classes,
+                                                  in_channels=meas.in_channels)) for a in archs]
+    train, test = split_rows(len(archs), test_fraction, seed)
+    if len(train) < 2:
+        raise NasError(f"{meas.path}: column {column!r}: {len(train)} training rows; need more")
+    train_counts: Counter[str] = Counter()
+    for i in train:
+        train_counts.update(nets[i].keys())
+    model = _pick_model(options, train_counts, len(train))
+    blocks = _table_blocks(meas, archs, nets, model)
+    feats = _feature_rows(blocks, model)
+    names = sorted({n for f in feats.values() for n in f})
+    col = {n: j for j, n in enumerate(names)}
+    kmat = np.zeros((len(blocks), len(names)))
+    kidx = {k: i for i, k in enumerate(blocks)}
+    for k, f in feats.items():
+        for n, v in f.items():
+            kmat[kidx[k], col[n]] = v
+    counts = np.zeros((len(archs), len(blocks)))
+    for r, net in enumerate(nets):
+        for k, c in net.items():
+            counts[r, kidx[k]] = c
+    a = counts @ kmat
+    a_tr = a[train]
+    seen = np.any(a_tr != 0, axis=0)
+    constant = seen & np.all(a_tr == a_tr[0], axis=0)
+    keep = seen & ~constant
+    y_tr = y_all[train]
+    design = np.hstack([a_tr[:, keep], np.ones((len(train), 1))])
+    x = solve_relative(design, y_tr, options)
+    coef = np.zeros(len(names))
+    coef[keep] = x[:-1]
+    overhead = float(x[-1])
+    values = kmat @ coef
+    fit_pred = design @ x
+    scale = best_scale(fit_pred, y_tr) if options.scale else 1.0
+    # Blocks with a feature no training network had cannot be predicted; blocks whose every
+    # feature was constant over the training networks are inside the overhead.
+    unknown = np.any((kmat != 0) & ~seen[None, :], axis=1)
+    inside = ~unknown & ~np.any((kmat != 0) & keep[None, :], axis=1)
+    table = _make_table(meas, column, device_name, model, options, blocks, values, unknown,
+                        counts[train], scale, overhead)
+    summary = _summary(meas, column, table, model, options, train, test, y_all, archs,
+                       scale, overhead, [k for k, m in zip(blocks, inside, strict=True) if m],
+                       [k for k, m in zip(blocks, unknown, strict=True) if m],
+                       [n for n, m in zip(names, constant, strict=True) if m])
+    return FitResult(table, summary)
+
+
+def _table_blocks(meas: Measurements, archs: Sequence[Any], nets: list[Counter[str]],
+                  model: str) -> list[str]:
+    """The keys the table will hold: every measured key, plus (features model) every key the
+    space produces at the measured resolutions and widths."""
+    keys = {k for net in nets for k in net}
+    if model == "features":
+        points = sorted({(a.resolution, a.width) for a in archs})
+        for w in sorted({p[1] for p in points}):
+            res = [p[0] for p in points if p[1] == w]
+            keys |= {b.key for b in enumerate_blocks(meas.space, resolutions=res, widths=[w],
+                                                     classes=meas.classes,
+                                                     in_channels=meas.in_channels)}
+    return sorted(keys)
+
+
+def _feature_rows(keys: list[str], model: str) -> dict[str, dict[str, float]]:
+    if model == "keys":
+        return {k: {k: 1.0} for k in keys}
+    return {k: block_features(Block.parse(k)) for k in keys}
+
+
+def _make_table(meas: Measurements, column: str, device_name: str | None, model: str,
+                options: FitOptions, keys: list[str], values: np.ndarray, unknown: np.ndarray,
+                train_counts: np.ndarray, scale: float, overhead: float) -> LatencyTable:
+    device = help_device(column, meas.fmt) if meas.fmt != "csv" else {
+        "name": column, "kind": "unknown", "batch": 1, "dtype": "float32", "column": column}
+    if device_name:
+        device["name"] = device_name
+    nets_with = (train_counts > 0).sum(axis=0)
+    table = LatencyTable(
+        device=device,
+        measurement={"backend": device.get("runtime", "unknown"), "device_type": device["kind"],
+                     "method": "fitted", "format": meas.fmt, "file": meas.path.split("/")[-1],
+                     "column": column, "model": model, "loss": options.loss},
+        source=HELP_SOURCE if meas.fmt != "csv" else f"whole-network timings in {meas.path}",
+        citation=HELP_CITATION if meas.fmt != "csv" else None,
+        notes=("Fitted with `nas lut fit` from whole-network latencies: entries are per-block "
+               "shares (ms) solved so that overhead + their sum explains the measured networks; "
+               "'n' counts the training networks that contain the block. The calibration holds "
+               "the per-network overhead and a multiplicative correction."),
+    )
+    for k, v, bad, n in zip(keys, values, unknown, nets_with, strict=True):
+        if not bad:
+            table.add_entry(k, Entry(median=float(max(v, 0.0)), n=max(int(n), 1)))
+    coef = np.array([scale if f.startswith("ms:") else scale * overhead if f == "const" else 0.0
+                     for f in FEATURES])
+    table.set_calibration(Calibration({"all": coef}, (), {
+        "method": "nas lut fit: per-block NNLS shares + per-network overhead, times a "
+                  "multiplicative correction", "overhead_ms": overhead, "scale": scale}))
+    for (r, w) in sorted({(a.resolution, a.width) for a in meas.archs}):
+        table.add_config(meas.space.name, r, in_channels=meas.in_channels, classes=meas.classes,
+                         widths=[w])
+    return table
+
+
+def _summary(meas: Measurements, column: str, table: LatencyTable, model: str,
+             options: FitOptions, train: np.ndarray, test: np.ndarray, y: np.ndarray,
+             archs: list[Any], scale: float, overhead: float, inside: list[str],
+             unknown: list[str], constant: list[str]) -> dict[str, Any]:
+    pred_train = table.predict_many([archs[i] for i in train], classes=meas.classes,
+                                    in_channels=meas.in_channels)
+    out: dict[str, Any] = {
+        "column": column, "device": table.device.get("name"), "space": meas.space.name,
+        "model": model, "loss": options.loss, "entries": len(table),
+        "n_train": len(train), "n_test": len(test),
+        "overhead_ms": overhead, "scale": scale,
+        "train": scores(y[train], pred_train),
+        "held_out": None, "baseline_held_out": None,
+        "in_overhead": inside, "unpredictable_keys": unknown, "constant_features": constant,
+    }
+    if len(test):
+        out["held_out"] = scores(y[test], table.predict_many([archs[i] for i in test],
+                                                                 classes=meas.classes,
+                                                                 in_channels=meas.in_channels))
+        out["baseline_held_out"] = scores(y[test], layer_op_baseline(archs, y, train, test))
+    table.measurement["fit"] = {k: out[k] for k in ("n_train", "n_test", "held_out",
+                                                      "baseline_held_out", "overhead_ms", "scale",
+                                                      "in_overhead")}
+    return out
