@@ -127,7 +127,10 @@ def plot_fronts(run: Run, feasible: Sequence[TrialRecord], front: Sequence[Trial
         ax.set_ylabel(y)
         ax.set_title(f"{run.config.name}: {y} vs {x}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if pts:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no feasible scored trial", ha="center", transform=ax.transAxes)
         fig.tight_layout()
         path = run.run_dir / f"pareto_{x.replace(':', '_').replace('/', '_')}.png"
         fig.savefig(path, dpi=110)
