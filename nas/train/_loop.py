@@ -275,7 +275,8 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                 correct += int((logits.argmax(1) == yb).sum())
                 seen += len(yb)
                 bar.update(1)
-                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{loss_sum / seen:.3f}")
+                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{loss_sum / seen:.3f}",
+                                refresh=False)
             evaluated = ema.module if ema is not None else model
             test_loss, test_acc = evaluate(evaluated, x_test, y_test, config.eval_batch_size, dev)
             raw = evaluate(model, x_test, y_test, config.eval_batch_size, dev) if ema else (None, None)
