@@ -60,9 +60,10 @@ def prediction_speed(table: LatencyTable, n: int = 2000, seed: int = 7) -> dict[
 
 
 def repeatability(table: LatencyTable, val: dict[str, Any], n: int, per_res: int, seed: int
-                  ) -> dict[str, float]:
+                  ) -> dict[str, dict[str, float]]:
     """Re-measure the first ``per_res`` validation networks of each resolution and compare with
-    the validation's measurement: the noise floor of the measured side (mean |diff| %)."""
+    the validation's measurement: the noise floor of the measured side (mean |diff| %), for the
+    median and for the min of each network's timings."""
     import csv
 
     from nas.latency._networks import (
@@ -76,14 +77,14 @@ def repeatability(table: LatencyTable, val: dict[str, Any], n: int, per_res: int
     cal_items, _ = calibration_items(table)
     items = sample_items(table, n, seed, STREAM_VALIDATION, {it.ident for it in cal_items})
     with open(val["csv"]) as fh:
-        first = {row["arch"]: float(row["measured_median_ms"]) for row in csv.DictReader(fh)}
+        first = {row["arch"]: row for row in csv.DictReader(fh)}
     out = {}
     for res in sorted({it.arch.resolution for it in items}):
         pick = [it for it in items if it.arch.resolution == res][:per_res]
         again = measure_items(pick, table_settings(table), seed=seed + 1, progress=False)
-        diff = [abs(e.median / first[it.arch.text] - 1) * 100 for it, e in zip(pick, again,
-                                                                                 strict=True)]
-        out[str(res)] = float(np.mean(diff))
+        out[str(res)] = {stat: float(np.mean([
+            abs(e.value(stat) / float(first[it.arch.text][f"measured_{stat}_ms"]) - 1) * 100
+            for it, e in zip(pick, again, strict=True)])) for stat in ("median", "min")}
     return out
 
 
@@ -111,6 +112,15 @@ def other_statistic(table: LatencyTable, val: dict[str, Any]) -> dict[str, Any]:
         meas = [float(r[f"measured_{other}_ms"]) for r in part]
         out[str(res)] = accuracy(pred, meas)
     return out
+
+
+def _repeat(table: LatencyTable, val: dict[str, Any], args: argparse.Namespace,
+            previous: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Repeatability figures: carried over by --rescore when they have both statistics."""
+    old = previous.get("repeat_mean_abs_diff_pct", {})
+    if args.rescore and old and all(isinstance(v, dict) for v in old.values()):
+        return dict(old)
+    return repeatability(table, val, args.n, args.repeat, args.seed) if args.repeat > 0 else {}
 
 
 def _fmt(x: Any, spec: str) -> str:
@@ -153,7 +163,7 @@ def render(results: list[dict[str, Any]], n: int, seconds: float, rescored: bool
                 f"{_fmt(m['kendall_tau'], '.3f')} | {m['mape']:.1f} | "
                 f"{nv['within_10pct']:.0%} / {nv['mape']:.1f} | {fb['within_10pct']:.0%} / "
                 f"{_fmt(fb['kendall_tau'], '.3f')} / {fb['mape']:.1f} | "
-                f"{_fmt(r['repeat_mean_abs_diff_pct'].get(res), '.1f')} | "
+                f"{_fmt(r['repeat_mean_abs_diff_pct'].get(res, {}).get(r['statistic']), '.1f')} | "
                 f"{alt[res]['within_10pct']:.0%} / {_fmt(alt[res]['kendall_tau'], '.3f')} |")
     lines += ["", "| table | entries | build s | calibration s (networks) | validation s | "
               "predict/s cold | predict/s cached | predict_many/s cold | predict_many/s cached |",
@@ -213,10 +223,7 @@ def main() -> None:
             "calibration_seconds": cal.meta.get("seconds") if cal else None,
             "calibration_networks": len(cal.samples) if cal else 0,
             "validation": val, "speed": prediction_speed(table),
-            "repeat_mean_abs_diff_pct": (
-                previous.get(table.id, {}).get("repeat_mean_abs_diff_pct", {}) if args.rescore
-                else repeatability(table, val, args.n, args.repeat, args.seed)
-                if args.repeat > 0 else {}),
+            "repeat_mean_abs_diff_pct": _repeat(table, val, args, previous.get(table.id, {})),
             "other_statistic": other_statistic(table, val)})
         print(json.dumps({"table": table.id, **{k: val[k] for k in (
             "n", "mape", "within_10pct", "kendall_tau")}, "per_resolution": {

@@ -166,11 +166,12 @@ def score_networks(table: LatencyTable, items: Sequence[NetItem], measured: Sequ
     return out, pred, naive, flops, macs
 
 
-def rescore_csv(table: LatencyTable, path: str | Path) -> dict[str, Any]:
+def rescore_csv(table: LatencyTable, path: str | Path, *, plot: bool = True) -> dict[str, Any]:
     """Score ``table`` on the networks a previous validation measured (its CSV), no measuring.
 
     For a table refit (``nas lut calibrate --refit``) after its validation: the held-out
-    networks depend only on the table's configs, the seed and the calibration's archs.
+    networks depend only on the table's configs, the seed and the calibration's archs. With
+    ``plot``, the scatter PNG next to the CSV is redrawn.
     """
     items, measured = [], []
     with Path(path).open(newline="") as fh:
@@ -183,8 +184,12 @@ def rescore_csv(table: LatencyTable, path: str | Path) -> dict[str, Any]:
             except (KeyError, ValueError) as exc:
                 raise NasError(f"{path}: row {i + 1} is not a validation row ({exc})") from None
     cal_items, cal_entries = calibration_items(table)
-    out = score_networks(table, items, measured, cal_items, cal_entries)[0]
+    out, pred, _, flops, _ = score_networks(table, items, measured, cal_items, cal_entries)
     out["rescored_from"] = str(path)
+    if plot:
+        res = np.array([it.arch.resolution for it in items])
+        meas = np.array([m.value(table.statistic) for m in measured])
+        out["png"] = str(_write_png(Path(path).with_suffix(".png"), table, res, meas, pred, flops))
     return out
 
 
