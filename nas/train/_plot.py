@@ -12,11 +12,12 @@ def plot_learning_curve(history: Sequence[Mapping[str, Any]], path: Path, title:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     try:
-        ax_loss.plot(epochs, [r["train_loss"] for r in history], label="train")
+        ax_loss.plot(epochs, [r["train_loss"] for r in history], label="train (label smoothing)")
         ax_loss.plot(epochs, [r["test_loss"] for r in history], label="test")
         ax_acc.plot(epochs, [r["train_acc"] for r in history], label="train (augmented)")
         ax_acc.plot(epochs, [r["test_acc"] for r in history], label="test")
@@ -25,6 +26,7 @@ def plot_learning_curve(history: Sequence[Mapping[str, Any]], path: Path, title:
         ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
         ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy", title="accuracy", ylim=(0, 1))
         for ax in (ax_loss, ax_acc):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
             ax.legend()
         fig.suptitle(title, fontsize=8)
