@@ -76,6 +76,8 @@ def test_build_covers_space_with_full_stats(tiny_table: Path, tiny_space: Path) 
                               "classes": 10, "widths": [1.0]}]
     assert table.calibration is not None and len(table.calibration.samples) == 6
     assert table.measurement["build_seconds"] > 0
+    assert table.measurement["pinned"]["torch_threads"] == 1
+    assert "allocator" in table.measurement["pinned"]["malloc"]
 
 
 def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Path) -> None:
