@@ -9,8 +9,8 @@ cluster started on this machine with ``ray start`` (1 CPU per node), the driver 
   Workers are warmed up first (torch imported in two worker processes) so neither run pays it.
 * Overhead: ``M`` trials of a trivial evaluator, 1 worker; overhead per trial =
   (wall - sum of evaluation times) / M. The dispatch overhead is measured with an in-memory study;
-  with the SQLite study a run uses, the storage writes (one synced transaction each) dominate, so
-  the same writes are also timed without Ray.
+  with the SQLite study a run uses, the storage writes (one transaction each) dominate, so the same
+  writes are also timed without Ray.
 
 Run (about 3 minutes on 2 quiet cores):
     python experiments/bench_ray.py
@@ -58,10 +58,14 @@ def trivial(x: float) -> float:
 
 
 def _study(storage: str | None) -> Any:
+    """A study in memory, or in SQLite opened as a search run opens it (WAL, synchronous=NORMAL)."""
     import optuna
 
+    from nas.search._runner import make_storage
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
+    return optuna.create_study(storage=make_storage(storage) if storage else None,
+                               sampler=optuna.samplers.RandomSampler(seed=0))
 
 
 def _run(study: Any, n: int, evaluate: Any, make_args: Any, workers: int) -> dict[str, float]:
@@ -163,19 +167,21 @@ def main() -> int:
 
     from _cluster import LoopbackCluster
 
+    load_before = os.getloadavg()[0]
     results = {"local instance (2 CPUs)": _in_child(args, None)}
     cluster = LoopbackCluster.start([{"num_cpus": 1}, {"num_cpus": 1}])
     try:
         results["two-node loopback cluster (1 CPU each)"] = _in_child(args, cluster.address, cluster.env)
     finally:
         cluster.stop()
-    print(json.dumps(results, indent=2))
+    load = (load_before, os.getloadavg()[0])
+    print(json.dumps(results, indent=2), f"\n1-min load average before/after: {load[0]:.1f}/{load[1]:.1f}")
     if not args.no_write:
-        write(results, args)
+        write(results, args, load)
     return 0
 
 
-def write(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
+def write(results: dict[str, dict[str, Any]], args: argparse.Namespace, load: tuple[float, float]) -> None:
     import optuna
     import ray
     from _results import write_section
@@ -194,9 +200,11 @@ def write(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
             f"Speed-up: {args.trials} trials of {args.steps} single-thread SGD steps, random sampler, SQLite "
             "study, workers warmed up. Overhead: trivial evaluator, 1 worker, (wall − evaluation time) per trial; "
             "it includes ask, task submission and result, and tell. The dispatch figure uses an in-memory study; "
-            "with SQLite every ask/attr/tell is a synced transaction, timed also without Ray to show that "
-            "storage, not Ray, is the cost. Times exclude starting Ray.\n\n"
-            + "\n".join(rows))
+            "with SQLite (opened as a run does: WAL, synchronous=NORMAL) every ask/attr/tell is a transaction, "
+            "timed also without Ray to show what is storage and what is Ray. Times exclude starting Ray. "
+            "1-min load average before/after: "
+            f"{load[0]:.1f}/{load[1]:.1f} (above ~0.5 other jobs shared the cores and the figures are not "
+            "clean).\n\n" + "\n".join(rows))
     write_section("ray", "Distributed search on Ray: speed-up and dispatch overhead", body)
 
 

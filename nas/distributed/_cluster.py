@@ -32,12 +32,14 @@ class ClusterInfo:
     Attributes:
         address: ``"local"`` for a private instance, else the address given by the user.
         nodes: Alive nodes as ``(node_id, resources)``.
+        hosts: The distinct addresses of those nodes (one for a single machine).
         capacity: How many trials with the requested resources fit at once over all nodes.
         started_here: Whether this process started the instance (and stops it on exit).
     """
 
     address: str
     nodes: tuple[tuple[str, dict[str, float]], ...]
+    hosts: tuple[str, ...]
     capacity: int
     started_here: bool
 
@@ -81,7 +83,9 @@ def describe_cluster(need: TrialResources, address: str, started_here: bool) -> 
     """Alive nodes and the trial capacity; NasError when no node can run a trial at all."""
     import ray
 
-    nodes = tuple((n["NodeID"], dict(n["Resources"])) for n in ray.nodes() if n.get("Alive"))
+    alive = [n for n in ray.nodes() if n.get("Alive")]
+    nodes = tuple((n["NodeID"], dict(n["Resources"])) for n in alive)
+    hosts = tuple(sorted({str(n.get("NodeManagerAddress")) for n in alive}))
     capacity = min(UNLIMITED, sum(trials_fitting(res, need) for _, res in nodes))
     if capacity == 0:
         offered = "; ".join(
@@ -91,7 +95,7 @@ def describe_cluster(need: TrialResources, address: str, started_here: bool) -> 
         raise NasError(f"ray: no node of the cluster ({address}) can run a trial asking "
                        f"num_cpus={need.num_cpus:g}, num_gpus={need.num_gpus:g}, resources={dict(need.resources)}; "
                        f"nodes offer: {offered or 'nothing'}")
-    return ClusterInfo(address=address, nodes=nodes, capacity=capacity, started_here=started_here)
+    return ClusterInfo(address=address, nodes=nodes, hosts=hosts, capacity=capacity, started_here=started_here)
 
 
 @contextmanager

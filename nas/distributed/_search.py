@@ -265,6 +265,7 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
                     _log.info(f"resume: trials {recovered} were interrupted; re-running them")
             driver = _make_driver(problem, TaggingStudy(study, tag), url)
             with ray_cluster(address, resources, num_cpus=num_cpus) as info:
+                _check_storage_reach(config, url, info.hosts)
                 n = workers or info.capacity
                 if n > info.capacity:
                     _dlog.warning("--workers %d: the cluster fits %d trial(s) at once; the rest wait", n,
@@ -283,6 +284,16 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
     if report:
         write_results(run)
     return run
+
+
+def _check_storage_reach(config: Any, url: str, hosts: tuple[str, ...]) -> None:
+    """Successive halving writes and reads rung values in the storage from the workers: a SQLite
+    file on the driver's disk is out of reach of workers on other machines."""
+    halving = getattr(config.evaluator, "halving", None)
+    if halving is not None and config.needs_accuracy and url.startswith("sqlite:") and len(hosts) > 1:
+        raise NasError(f"storage: the cluster spans {len(hosts)} machines ({', '.join(hosts)}) and "
+                       "evaluator.halving makes workers read the study, which they cannot in a SQLite file; "
+                       "set storage: to a database server URL (postgresql://...) or drop evaluator.halving")
 
 
 def _make_driver(problem: Any, study: optuna.Study, url: str) -> Any:
