@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from nas._errors import NasError
-from nas.blocks import Block, arch_to_blocks
+from nas.blocks import Block
 from nas.latency import FEATURES, Calibration, Entry, LatencyTable
 from nas.latency._enumerate import enumerate_blocks
 from nas.lutkit._features import block_features
@@ -113,8 +113,7 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
     options = options or FitOptions()
     rows, y_all = meas.column(column)
     archs = [meas.archs[i] for i in rows]
-    nets = [Counter(b.key for b in arch_to_blocks(a, meas.space, classes=meas.classes,
-                                                  in_channels=meas.in_channels)) for a in archs]
+    nets = [meas.block_counts(int(i)) for i in rows]
     train, test = split_rows(len(archs), test_fraction, seed)
     if len(train) < 2:
         raise NasError(f"{meas.path}: column {column!r}: {len(train)} training rows; need more")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ast
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,17 @@ class Measurements:
     classes: int
     in_channels: int
     table: pd.DataFrame
+    _lowered: dict[int, Counter[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def block_counts(self, row: int) -> Counter[str]:
+        """Block key -> count in the network of ``row`` (lowered once, then cached)."""
+        if row not in self._lowered:
+            from nas.blocks import arch_to_blocks
+
+            blocks = arch_to_blocks(self.archs[row], self.space, classes=self.classes,
+                                    in_channels=self.in_channels)
+            self._lowered[row] = Counter(b.key for b in blocks)
+        return self._lowered[row]
 
     @property
     def columns(self) -> list[str]:

@@ -1,0 +1,138 @@
+"""Held-out accuracy of tables fitted from whole-network timings, and the shipped imported tables.
+
+For every device column of HELP's FBNet and OFA-MobileNetV3 files: ``nas lut fit`` on a seeded 80%
+of the rows, scored on the other 20% (never on fitted rows), next to the plain baseline (NNLS of
+one cost per (layer, op) + constant) on the same split. Also the lag-1 autocorrelation, in file
+order, of the fit's relative residuals on its training rows: a value far from 0 means the
+device drifted while it was measured (HELP's rows are in measurement order), which no predictor
+of the architecture alone can follow.
+
+Run: ``python experiments/bench_fit.py [--seeds 0 1 2] [--tables]``; ``--tables`` also writes the
+shipped tables to latency_tables/ (imports with their mapping counts, fits with seed 0).
+Deterministic: no timing is involved, so machine load does not change the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from _results import write_section
+
+from nas.lutkit import fit_table, import_table, read_measurements, sources_dir, split_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLES = ROOT / "latency_tables"
+# Fractions within +-10% that the issue quotes for its plain NNLS baseline (its own split).
+QUOTED = {"pixel2": 0.67, "essential_ph_1": 0.64, "samsung_a50": 0.94, "gold_6226": 0.92,
+          "2080ti_1": 0.54, "titan_rtx_1": 0.52, "titan_xp_1": 0.50}
+SHIP_FIT = {"help-fbnet": {"pixel3": "pixel3_fit_fbnet", "raspi4": "raspi4_fit_fbnet"},
+            "help-ofa": {f"{g}_{b}": f"{n}_b{b}_fit_ofa_mbv3"
+                         for g, n in (("2080ti", "rtx2080ti"), ("titan_rtx", "titanrtx"),
+                                      ("titan_xp", "titanxp")) for b in (1, 32, 64)}}
+IMPORTS = [
+    ("ofa_note10", "ofa", "note10_cpu_tflite_ofa_mbv3_w12", []),
+    ("proxylessnas_pixel1", "proxylessnas", "pixel1_cpu_tflite_proxyless_mbv2", []),
+    ("xilinx_dpu_ultra96v2", "dpu-csv", "ultra96v2_dpu_int8_ofa_mbv3_w12",
+     ["pool(cin=1152,cout=1152,hw=7)=0"]),
+    *[(f"nnmeter_mobile_cpu/{d}_lut_ln_v3.json", "nnmeter", f"{d}_cpu_tflite_nnmeter", [])
+      for d in ("pixel1", "pixel4", "pixel6", "xiaomi11")],
+]
+FILES = {"help-fbnet": "help_fbnet/fbnet_archs_latency.csv",
+         "help-ofa": "help_ofa_mbv3_gpu/ofa_mbv3_archs_gpu_latency.csv"}
+
+
+def drift(meas, column: str, table) -> float:  # type: ignore[no-untyped-def]
+    """Lag-1 autocorrelation (file order) of relative residuals on the training rows."""
+    rows, y = meas.column(column)
+    train, _ = split_rows(len(rows), 0.2, 0)
+    pred = table.predict_many([meas.archs[i] for i in rows[train]], classes=meas.classes,
+                              in_channels=meas.in_channels)
+    r = pred / y[train] - 1
+    return float(np.corrcoef(r[:-1], r[1:])[0, 1])
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def bench_fits(seeds: list[int], write: bool) -> list[str]:
+    lines = ["| file | column | device | model | held-out within ±10% (seed 0) | mean over seeds "
+             "| baseline, same split (mean) | baseline quoted in the issue | MAPE % | Kendall τ "
+             "| residual lag-1 autocorr | fit s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for fmt_name, rel in FILES.items():
+        meas = read_measurements(sources_dir() / rel, fmt_name)
+        for column in meas.columns:
+            ours, base, first = [], [], None
+            for seed in seeds:
+                t0 = time.perf_counter()
+                res = fit_table(meas, column, seed=seed)
+                took = time.perf_counter() - t0
+                ours.append(res.summary["held_out"]["within_10pct"])
+                base.append(res.summary["baseline_held_out"]["within_10pct"])
+                if first is None:
+                    first, first_took = res, took
+            assert first is not None
+            s = first.summary
+            ship = SHIP_FIT[fmt_name].get(column)
+            if write and ship:
+                first.table.write(TABLES / f"{ship}.json")
+            name = f"**{column}** → `{ship}`" if ship else column
+            lines.append(
+                f"| {fmt_name} | {name} | {s['device']} | {s['model']} "
+                f"| {fmt(ours[0])} | {fmt(float(np.mean(ours)))} | {fmt(float(np.mean(base)))} "
+                f"| {fmt(QUOTED.get(column))} | {fmt(s['held_out']['mape'], 2)} "
+                f"| {fmt(s['held_out']['kendall_tau'])} | {fmt(drift(meas, column, first.table), 2)} "
+                f"| {first_took:.1f} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
+def bench_imports(write: bool) -> list[str]:
+    lines = ["| table | format | source keys | mapped | unmapped (reasons) | merged repeats "
+             "| space points fully covered | approximations / assumptions |",
+             "|---|---|---|---|---|---|---|---|"]
+    for rel, fmt_name, table_id, assume in IMPORTS:
+        table, s = import_table(sources_dir() / rel, fmt_name, assume=assume)
+        if write:
+            table.write(TABLES / f"{table_id}.json")
+        full = [f"{c['space']} r{c['resolution']} w{c['width']:g}" for c in s["coverage"]
+                if c["covered"] == c["space_keys"]]
+        partial = [f"{c['space']} r{c['resolution']} w{c['width']:g}: {c['covered']}/"
+                   f"{c['space_keys']}" for c in s["coverage"] if c["covered"] < c["space_keys"]]
+        reasons = "; ".join(f"{k}: {v}" for k, v in s["unmapped_by_reason"].items()) or "–"
+        notes = [a["note"] for a in s["approximations"]]
+        lines.append(f"| `{table_id}` | {fmt_name} | {s['source_keys']} | {s['n_mapped']} "
+                     f"| {s['n_unmapped']} ({reasons}) | {len(s['merged'])} "
+                     f"| {', '.join(full) or '–'}{'; partial: ' + ', '.join(partial) if partial else ''} "
+                     f"| {'; '.join(notes) or '–'} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--tables", action="store_true", help="write the shipped tables")
+    args = ap.parse_args()
+    imports = bench_imports(args.tables)
+    fits = bench_fits(args.seeds, args.tables)
+    body = "\n".join([
+        "`nas lut fit` (default options: model auto, Huber loss on relative residuals, seeded "
+        "80/20 split) scored on held-out rows only; the baseline is a plain NNLS of one cost per "
+        f"(layer, op) + constant on the same split. Seeds {args.seeds}; the shipped tables "
+        "(bold) are the seed-0 fits, so `nas lut eval TABLE FILE --format F --column C "
+        "--test-fraction 0.2 --seed 0` reproduces their row. `eyeriss` and `fpga` are simulated "
+        "by HW-NAS-Bench; `pixel3` and `raspi4` are sums of measured per-block tables, which the "
+        "fit recovers exactly.",
+        "", *fits, "",
+        "Imported published tables (`nas lut import`; counts are source keys):", "", *imports,
+    ])
+    write_section("bench_fit", "Tables for devices we cannot hold: fitted and imported", body)
+
+
+if __name__ == "__main__":
+    main()
