@@ -97,11 +97,11 @@ def test_bad_inputs_name_the_problem(tmp_path) -> None:
         import_table(tmp_path, "tflite")
     with pytest.raises(NasError, match="no such file"):
         import_table(tmp_path / "absent.yaml", "ofa")
-    with pytest.raises(NasError, match="no <R>_lookup_table.yaml"):
+    with pytest.raises(NasError, match=r"no <R>_lookup_table\.yaml"):
         import_table(tmp_path, "ofa")
     csv = tmp_path / "x.yaml"
     csv.write_text("a,b\n1,2\n")
-    with pytest.raises(NasError, match="x.yaml: expected a YAML mapping"):
+    with pytest.raises(NasError, match=r"x\.yaml: expected a YAML mapping"):
         import_table(csv, "ofa")
     odd = tmp_path / "odd.yaml"
     odd.write_text(yaml.safe_dump({"Conv-foo": {"mean": 1.0}}))
