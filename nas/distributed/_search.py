@@ -19,6 +19,7 @@ import hashlib
 import logging
 import pickle
 import socket
+import sys
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -50,6 +51,18 @@ class TaggingStudy(optuna.Study):
         trial = super().ask(fixed_distributions)
         trial.set_user_attr(DRIVER_ATTR, self.tag)
         return trial
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records on stderr through tqdm, so a running progress bar is redrawn below them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
 
 
 def driver_tag(run_dir: Path) -> str:
@@ -251,9 +264,12 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
     with driver_lock(run_path):
         handler = logging.FileHandler(run_path / LOG_FILE)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        console = _ConsoleHandler(logging.WARNING)  # lost workers and failed evaluations, above the bar
+        console.setFormatter(logging.Formatter("nas: %(message)s"))
         for logger in (_log, _dlog):
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
+        _dlog.addHandler(console)
         try:
             study, url, joined = _open_or_join(problem, run_path, resume)
             tag = driver_tag(run_path)
@@ -264,26 +280,39 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
                 if recovered:
                     _log.info(f"resume: trials {recovered} were interrupted; re-running them")
             driver = _make_driver(problem, TaggingStudy(study, tag), url)
-            with ray_cluster(address, resources, num_cpus=num_cpus) as info:
-                _check_storage_reach(config, url, info.hosts)
-                n = workers or info.capacity
-                if n > info.capacity:
-                    _dlog.warning("--workers %d: the cluster fits %d trial(s) at once; the rest wait", n,
-                                  info.capacity)
-                _log.info(f"ray: {len(info.nodes)} node(s) ({info.address}), {n} worker(s), per trial "
-                          f"{resources.to_dict()}")
-                stats = ray_search_loop(driver, evaluator, workers=n, resources=resources, progress=progress)
-            _log.info(f"ray: {stats.submitted} evaluation(s) dispatched, {stats.completed} told, {stats.failed} "
-                      f"failed, {stats.retries} retried after lost workers, {stats.shared} shared, "
-                      f"{stats.wall_s:.1f}s")
+            if config.needs_accuracy:
+                _run_on_ray(driver, evaluator, url, address=address, workers=workers, resources=resources,
+                            num_cpus=num_cpus, progress=progress)
+            else:  # every score is cheap: nothing would ever be sent to Ray
+                from nas.search import search_loop
+
+                _log.info("ray: no objective needs an evaluation; running on the driver without Ray")
+                search_loop(driver, None, progress=progress)
         finally:
             for logger in (_log, _dlog):
                 logger.removeHandler(handler)
+            _dlog.removeHandler(console)
             handler.close()
     run = load_run(run_path)
     if report:
         write_results(run)
     return run
+
+
+def _run_on_ray(driver: Any, evaluator: Any, url: str, *, address: str, workers: int | None,
+                resources: TrialResources, num_cpus: int | None, progress: bool) -> None:
+    """Start or join Ray, check it can run the trials, and run the loop."""
+    config = driver.problem.config
+    with ray_cluster(address, resources, num_cpus=num_cpus) as info:
+        _check_storage_reach(config, url, info.hosts)
+        n = workers or info.capacity
+        if n > info.capacity:
+            _dlog.warning("--workers %d: the cluster fits %d trial(s) at once; the rest wait", n, info.capacity)
+        _log.info(f"ray: {len(info.nodes)} node(s) ({info.address}), {n} worker(s), per trial "
+                  f"{resources.to_dict()}")
+        stats = ray_search_loop(driver, evaluator, workers=n, resources=resources, progress=progress)
+    _log.info(f"ray: {stats.submitted} evaluation(s) dispatched, {stats.completed} told, {stats.failed} failed, "
+              f"{stats.retries} retried after lost workers, {stats.shared} shared, {stats.wall_s:.1f}s")
 
 
 def _check_storage_reach(config: Any, url: str, hosts: tuple[str, ...]) -> None:
