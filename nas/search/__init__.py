@@ -20,6 +20,7 @@ from nas.evaluators import (
 )
 from nas.search._config import MemoryConfig, SamplerConfig, SearchConfig
 from nas.search._driver import Candidate, SearchDriver
+from nas.search._evaluate import evaluate
 from nas.search._halving import StorageRungs, should_stop
 from nas.search._load import load_config
 from nas.search._metrics import ACCURACY, COST_METRICS, Constraint, Objective
@@ -56,6 +57,7 @@ __all__ = [
     "check_config",
     "dataset_shape",
     "default_run_dir",
+    "evaluate",
     "hypervolume",
     "load_config",
     "load_run",

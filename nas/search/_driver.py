@@ -160,11 +160,15 @@ class SearchDriver:
         return self.study.tell(cand.trial, values, state=state)
 
     # -- bookkeeping -----------------------------------------------------------------------------
-    def counted_trials(self) -> int:
-        """Finished trials that count against ``n_trials`` (interrupted ones are re-run)."""
+    def counted_trials(self, trials: list[FrozenTrial] | None = None) -> int:
+        """Finished trials that count against ``n_trials`` (interrupted ones are re-run).
+
+        ``trials``: the study's trials if the caller has just read them (saves a storage read).
+        """
         done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        return sum(1 for t in self.study.get_trials(deepcopy=False, states=done)
-                   if t.user_attrs.get(A.FAIL_REASON) != A.INTERRUPTED)
+        trials = self.study.get_trials(deepcopy=False) if trials is None else trials
+        return sum(1 for t in trials
+                   if t.state in done and t.user_attrs.get(A.FAIL_REASON) != A.INTERRUPTED)
 
     def recover_interrupted(self) -> list[int]:
         """Mark RUNNING trials (left by a killed driver) FAIL ``interrupted``; queue their params.
@@ -183,11 +187,15 @@ class SearchDriver:
         return recovered
 
 
-def summary(study: optuna.Study, names: tuple[str, ...], directions: tuple[str, ...]
-            ) -> dict[str, Any]:
-    """Counts for the progress bar: feasible scored trials and the best first objective so far."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    feasible = [t for t in trials if t.user_attrs.get(A.FEASIBLE) is not False
+def summary(study: optuna.Study, names: tuple[str, ...], directions: tuple[str, ...],
+            trials: list[FrozenTrial] | None = None) -> dict[str, Any]:
+    """Counts for the progress bar: feasible scored trials and the best first objective so far.
+
+    ``trials``: the study's trials if the caller has just read them (saves a storage read).
+    """
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    feasible = [t for t in trials if t.state == TrialState.COMPLETE
+                and t.user_attrs.get(A.FEASIBLE) is not False
                 and (ACCURACY not in names or ACCURACY in t.user_attrs)]
     out: dict[str, Any] = {"feasible": len(feasible)}
     if feasible:

@@ -9,6 +9,7 @@ counted trials (interrupted ones do not count).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -20,9 +21,10 @@ import optuna
 from tqdm import tqdm
 
 from nas._errors import NasError
-from nas.evaluators import AccuracyEvaluator, EvalResult, RungReporter
+from nas.evaluators import EvalResult, RungReporter
 from nas.search._config import BUDGET_FIELDS, SearchConfig
 from nas.search._driver import Candidate, SearchDriver, summary
+from nas.search._evaluate import evaluate
 from nas.search._problem import Problem, check_config
 from nas.search._results import Run, load_run
 from nas.search._rundir import (
@@ -79,6 +81,7 @@ def _changed_fields(old: dict, new: dict) -> list[str]:
 def open_study(problem: Problem, run_dir: Path, *, resume: bool) -> tuple[optuna.Study, str]:
     """Create (or, resuming, load) the study and write ``run.json``."""
     cfg = problem.config
+    run_dir.mkdir(parents=True, exist_ok=True)
     has_run = (run_dir / RUN_JSON).is_file()
     if resume:
         if not has_run:
@@ -157,11 +160,14 @@ def search_loop(driver: SearchDriver, evaluator: Evaluator | None, *, progress: 
                     raise
                 driver.tell(cand, result)
             ran += 1
-            done = driver.counted_trials()
+            trials = driver.study.get_trials(deepcopy=False)  # one read for the budget and the bar
+            done = driver.counted_trials(trials)
             _log.info(_describe(cand, driver))
-            bar.n = min(done, total) if total else done
-            bar.set_postfix(summary(driver.study, cfg.objective_names, cfg.directions), refresh=False)
-            bar.refresh()
+            if progress:
+                bar.n = min(done, total) if total else done
+                bar.set_postfix(summary(driver.study, cfg.objective_names, cfg.directions, trials),
+                                refresh=False)
+                bar.refresh()
     finally:
         bar.close()
     return ran
@@ -193,7 +199,7 @@ def run_search(
     problem = check_config(config)
     run_path = Path(run_dir) if run_dir is not None else default_run_dir(config)
     if evaluator is None and config.evaluator is not None and config.needs_accuracy:
-        evaluator = AccuracyEvaluator(config.evaluator, dataset=config.dataset, space=config.space)
+        evaluator = functools.partial(evaluate, config)
     with driver_lock(run_path):
         handler = logging.FileHandler(run_path / LOG_FILE)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
