@@ -216,3 +216,16 @@ def test_table_that_does_not_cover_the_resolution_is_named_with_a_missing_key(en
 def test_zero_cost_config_accepts_a_single_proxy_name() -> None:
     cfg = SearchConfig.from_dict(_with(evaluator={"kind": "zero_cost", "proxies": "grad_norm"}))
     assert cfg.evaluator == ZeroCostConfig(proxies=("grad_norm",))
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for p in
+                                        (Path(__file__).parents[1] / "experiments").glob("*.yaml")))
+def test_example_configs_are_valid_against_the_shipped_tables(path: str) -> None:
+    problem = check_config(load_config(path))
+    assert problem.config.table_ids and all(t in problem.tables for t in problem.config.table_ids)
+
+
+def test_python_quickstart_builds_the_yaml_quickstart() -> None:
+    root = Path(__file__).parents[1] / "experiments"
+    from_yaml, from_py = load_config(root / "quickstart.yaml"), load_config(root / "quickstart.py")
+    assert from_py.replace(name=from_yaml.name) == from_yaml
