@@ -205,3 +205,23 @@ def test_cli_search_prints_the_pareto_table_and_report_path(env: Path, tmp_path:
     assert "zero_cost:naswot" in t.user_attrs
     assert main(["search", str(tmp_path / "nope.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_time_budget_and_an_external_storage_url(env: Path, tmp_path: Path) -> None:
+    import time
+
+    def slow(arch: str, reporter: object) -> EvalResult:
+        time.sleep(0.2)
+        return hash_score(arch)
+
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    t0 = time.monotonic()
+    run = run_search(config(env, n_trials=None, timeout_s=1.0, storage=url, study_name="ext"),
+                     tmp_path / "t", evaluator=slow, progress=False, report=False)
+    assert time.monotonic() - t0 < 30
+    trials = run.trials()
+    assert 1 <= len(trials) < 40
+    info = json.loads((tmp_path / "t" / "run.json").read_text())
+    assert info["storage"] == url and info["storage_in_run_dir"] is False
+    assert info["study_name"] == "ext" and not (tmp_path / "t" / "study.db").exists()
+    assert load_run(tmp_path / "t").trials()[0].arch == trials[0].arch
