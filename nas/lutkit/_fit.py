@@ -16,7 +16,11 @@ relative residual (a few rounds of reweighted NNLS), so the odd slow run cannot 
 up. ``s`` is a multiplicative correction chosen on the training rows (most rows within +-10%).
 The overhead (per-network constant) becomes the table's calibration constant; blocks present in
 every training network cannot be told apart from it: their time is inside the overhead and their
-entries are 0, and the fit summary lists them. Only held-out rows are ever scored.
+entries are 0 (summary: ``in_overhead``). Some keys are fixed only up to a constant shared with
+the overhead (every FBNet network has exactly one stage-first block per stage, so a constant can
+move between those blocks and the overhead without changing any prediction); the keys model
+then takes, among the equally good solutions, the one closest to the features model's per-block
+values, and lists those keys (``tied_to_overhead``). Only held-out rows are ever scored.
 """
 
 from __future__ import annotations
@@ -122,43 +126,91 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
         train_counts.update(nets[i].keys())
     model = _pick_model(options, train_counts, len(train))
     blocks = _table_blocks(meas, archs, nets, model)
-    feats = _feature_rows(blocks, model)
-    names = sorted({n for f in feats.values() for n in f})
-    col = {n: j for j, n in enumerate(names)}
-    kmat = np.zeros((len(blocks), len(names)))
     kidx = {k: i for i, k in enumerate(blocks)}
-    for k, f in feats.items():
-        for n, v in f.items():
-            kmat[kidx[k], col[n]] = v
     counts = np.zeros((len(archs), len(blocks)))
     for r, net in enumerate(nets):
         for k, c in net.items():
             counts[r, kidx[k]] = c
+    fit = _fit_model("features", blocks, counts[train], y_all[train], options)
+    if model == "keys":  # the features fit only breaks the keys fit's ties (see _resolve_gauge)
+        fit = _fit_model("keys", blocks, counts[train], y_all[train], options, prior=fit.values)
+    scale = best_scale(fit.train_pred, y_all[train]) if options.scale else 1.0
+    table = _make_table(meas, column, device_name, model, options, blocks, fit.values,
+                        fit.unknown, counts[train], scale, fit.overhead)
+    pick = lambda mask: [k for k, m in zip(blocks, mask, strict=True) if m]  # noqa: E731
+    summary = _summary(meas, column, table, model, options, train, test, y_all, archs, scale,
+                       fit.overhead, pick(fit.inside), pick(fit.unknown), fit.constant,
+                       pick(fit.gauge))
+    return FitResult(table, summary)
+
+
+@dataclass
+class _Fit:
+    values: np.ndarray      # per block key (ms, before the scale)
+    overhead: float
+    train_pred: np.ndarray
+    unknown: np.ndarray     # keys with a feature no training network had
+    inside: np.ndarray      # keys whose every feature was constant: their time is in the overhead
+    gauge: np.ndarray       # keys the data fixes only up to a constant shared with the overhead
+    constant: list[str]     # feature names constant over the training networks
+
+
+def _fit_model(model: str, blocks: list[str], counts: np.ndarray, y: np.ndarray,
+               options: FitOptions, prior: np.ndarray | None = None) -> _Fit:
+    feats = _feature_rows(blocks, model)
+    names = sorted({n for f in feats.values() for n in f})
+    col = {n: j for j, n in enumerate(names)}
+    kmat = np.zeros((len(blocks), len(names)))
+    for i, k in enumerate(blocks):
+        for n, v in feats[k].items():
+            kmat[i, col[n]] = v
     a = counts @ kmat
-    a_tr = a[train]
-    seen = np.any(a_tr != 0, axis=0)
-    constant = seen & np.all(a_tr == a_tr[0], axis=0)
+    seen = np.any(a != 0, axis=0)
+    constant = seen & np.all(a == a[0], axis=0)
     keep = seen & ~constant
-    y_tr = y_all[train]
-    design = np.hstack([a_tr[:, keep], np.ones((len(train), 1))])
-    x = solve_relative(design, y_tr, options)
+    design = np.hstack([a[:, keep], np.ones((len(y), 1))])
+    x = solve_relative(design, y, options)
+    null = _null_space(design / y[:, None])
+    if prior is not None and null.shape[1]:
+        x = _resolve_gauge(x, null, prior[keep])
     coef = np.zeros(len(names))
     coef[keep] = x[:-1]
-    overhead = float(x[-1])
-    values = kmat @ coef
-    fit_pred = design @ x
-    scale = best_scale(fit_pred, y_tr) if options.scale else 1.0
-    # Blocks with a feature no training network had cannot be predicted; blocks whose every
-    # feature was constant over the training networks are inside the overhead.
     unknown = np.any((kmat != 0) & ~seen[None, :], axis=1)
     inside = ~unknown & ~np.any((kmat != 0) & keep[None, :], axis=1)
-    table = _make_table(meas, column, device_name, model, options, blocks, values, unknown,
-                        counts[train], scale, overhead)
-    summary = _summary(meas, column, table, model, options, train, test, y_all, archs,
-                       scale, overhead, [k for k, m in zip(blocks, inside, strict=True) if m],
-                       [k for k, m in zip(blocks, unknown, strict=True) if m],
-                       [n for n, m in zip(names, constant, strict=True) if m])
-    return FitResult(table, summary)
+    loose = np.zeros(len(names), dtype=bool)
+    if prior is not None:  # reported for the keys model, where a key's value is its own
+        loose[np.flatnonzero(keep)] = np.any(np.abs(null[:-1]) > 1e-9, axis=1)
+    gauge = np.any((kmat != 0) & loose[None, :], axis=1) & ~unknown
+    return _Fit(kmat @ coef, float(x[-1]), design @ x, unknown, inside, gauge,
+                [n for n, m in zip(names, constant, strict=True) if m])
+
+
+def _null_space(a: np.ndarray) -> np.ndarray:
+    """Directions (columns, in ``a``'s units) along which ``a @ x`` does not change."""
+    rms = np.sqrt(np.mean(a**2, axis=0))
+    rms[rms == 0] = 1.0
+    # Full V only when there are fewer rows than columns (else U would be rows x rows).
+    _, sv, vt = np.linalg.svd(a / rms, full_matrices=a.shape[0] < a.shape[1])
+    rank = int(np.sum(sv > sv[0] * 1e-9)) if len(sv) else 0
+    return np.asarray(vt[rank:].T / rms[:, None])
+
+
+def _resolve_gauge(x: np.ndarray, null: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Among the equally good fits ``x + null @ z`` (all >= 0), the one whose per-key values
+    are relatively closest to ``prior`` (the features model's): e.g. FBNet's stage-first layers,
+    one of which every network has, so a constant can move between them and the overhead."""
+    from scipy.optimize import minimize
+
+    p = np.maximum(prior, 1e-3 * max(float(np.median(prior)), 1e-9))
+    keys = slice(0, len(x) - 1)
+
+    def loss(z: np.ndarray) -> float:
+        return float(np.sum(((x + null @ z)[keys] / p - 1.0) ** 2))
+
+    cons = {"type": "ineq", "fun": lambda z: x + null @ z, "jac": lambda z: null}
+    res = minimize(loss, np.zeros(null.shape[1]), method="SLSQP", constraints=[cons])
+    out = x + null @ res.x if res.success else x
+    return np.asarray(np.maximum(out, 0.0))
 
 
 def _table_blocks(meas: Measurements, archs: Sequence[Any], nets: list[Counter[str]],
@@ -219,7 +271,7 @@ def _make_table(meas: Measurements, column: str, device_name: str | None, model:
 def _summary(meas: Measurements, column: str, table: LatencyTable, model: str,
              options: FitOptions, train: np.ndarray, test: np.ndarray, y: np.ndarray,
              archs: list[Any], scale: float, overhead: float, inside: list[str],
-             unknown: list[str], constant: list[str]) -> dict[str, Any]:
+             unknown: list[str], constant: list[str], gauge: list[str]) -> dict[str, Any]:
     pred_train = table.predict_many([archs[i] for i in train], classes=meas.classes,
                                     in_channels=meas.in_channels)
     out: dict[str, Any] = {
@@ -229,7 +281,8 @@ def _summary(meas: Measurements, column: str, table: LatencyTable, model: str,
         "overhead_ms": overhead, "scale": scale,
         "train": scores(y[train], pred_train),
         "held_out": None, "baseline_held_out": None,
-        "in_overhead": inside, "unpredictable_keys": unknown, "constant_features": constant,
+        "in_overhead": inside, "tied_to_overhead": gauge, "unpredictable_keys": unknown,
+        "constant_features": constant,
     }
     if len(test):
         out["held_out"] = scores(y[test], table.predict_many([archs[i] for i in test],
@@ -238,5 +291,5 @@ def _summary(meas: Measurements, column: str, table: LatencyTable, model: str,
         out["baseline_held_out"] = scores(y[test], layer_op_baseline(archs, y, train, test))
     table.measurement["fit"] = {k: out[k] for k in ("n_train", "n_test", "held_out",
                                                       "baseline_held_out", "overhead_ms", "scale",
-                                                      "in_overhead")}
+                                                      "in_overhead", "tied_to_overhead")}
     return out
