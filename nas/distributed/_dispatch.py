@@ -146,6 +146,8 @@ def run_trials(study: optuna.Study, prepare: Callable[[optuna.Study], Job | None
     """
     import ray
 
+    from nas.distributed._cluster import describe_cluster
+
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     resources = resources or TrialResources()
@@ -185,6 +187,8 @@ def run_trials(study: optuna.Study, prepare: Callable[[optuna.Study], Job | None
                             resources.max_retries)
                 task.attempts += 1
                 stats.retries += 1
+                # A lost node may have been the only one with the resources: fail now, not hang.
+                describe_cluster(resources, "the cluster", started_here=False)
                 submit(task)
                 return
             log.error("trial %s: worker lost %d time(s), giving up: %s", trials, task.attempts, reason)
