@@ -143,7 +143,7 @@ def render(results: list[dict[str, Any]], n: int, seconds: float, rescored: bool
         "(latency = a·MACs, one a per resolution) is fitted on the calibration networks. "
         + ("Rescored (`--rescore`) on the networks the previous run measured, after a refit; "
            if rescored else "")
-        + f"Benchmark run time {seconds:.0f} s. Statistic: "
+        + f"Last run of this script: {seconds:.0f} s. Statistic: "
         f"{', '.join(sorted({r['statistic'] for r in results}))} of each block's and network's "
         "timings. 're-measure diff' is the mean |difference| between two measurements of the "
         "same networks (the noise floor of the measured side); 'other statistic' scores the "
@@ -205,7 +205,7 @@ def main() -> None:
     t0 = time.perf_counter()
     results = []
     previous = {}
-    if args.rescore and (Path(args.out) / "summary.json").is_file():
+    if (Path(args.out) / "summary.json").is_file():
         previous = {r["table"]: r for r in json.loads((Path(args.out) / "summary.json").read_text())}
     for tid in args.tables:
         table = load_table(tid)
@@ -223,7 +223,8 @@ def main() -> None:
             "calibration_seconds": cal.meta.get("seconds") if cal else None,
             "calibration_networks": len(cal.samples) if cal else 0,
             "validation": val, "speed": prediction_speed(table),
-            "repeat_mean_abs_diff_pct": _repeat(table, val, args, previous.get(table.id, {})),
+            "repeat_mean_abs_diff_pct": _repeat(table, val, args, previous.get(table.id, {})
+                                                if args.rescore else {}),
             "other_statistic": other_statistic(table, val)})
         print(json.dumps({"table": table.id, **{k: val[k] for k in (
             "n", "mape", "within_10pct", "kendall_tau")}, "per_resolution": {
@@ -231,6 +232,9 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # Tables benchmarked earlier and not this time keep their rows (in their order).
+    merged = {**previous, **{r["table"]: r for r in results}}
+    results = list(merged.values())
     (out / "summary.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     if not args.no_results:
         write_section(render(results, args.n, seconds, args.rescore))
