@@ -123,6 +123,10 @@ def _repeat(table: LatencyTable, val: dict[str, Any], args: argparse.Namespace,
     return repeatability(table, val, args.n, args.repeat, args.seed) if args.repeat > 0 else {}
 
 
+def _load(x: list[float] | None) -> str:
+    return "—" if not x else f"{x[0]:.1f} / {x[1]:.1f}"
+
+
 def _fmt(x: Any, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
@@ -166,14 +170,16 @@ def render(results: list[dict[str, Any]], n: int, seconds: float, rescored: bool
                 f"{_fmt(r['repeat_mean_abs_diff_pct'].get(res, {}).get(r['statistic']), '.1f')} | "
                 f"{alt[res]['within_10pct']:.0%} / {_fmt(alt[res]['kendall_tau'], '.3f')} |")
     lines += ["", "| table | entries | build s | calibration s (networks) | validation s | "
+              "load avg (1 min) before / after validation | "
               "predict/s cold | predict/s cached | predict_many/s cold | predict_many/s cached |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         s = r["speed"]
         lines.append(
             f"| `{r['table']}` | {r['entries']} | {_fmt(r['build_seconds'], '.0f')} | "
             f"{_fmt(r['calibration_seconds'], '.0f')} ({r['calibration_networks']}) | "
-            f"{r['validation']['seconds']:.0f} | {s['predict_per_s_cold']:,.0f} | "
+            f"{r['validation']['seconds']:.0f} | {_load(r.get('load_avg_1min'))} | "
+            f"{s['predict_per_s_cold']:,.0f} | "
             f"{s['predict_per_s_cached']:,.0f} | {s['predict_many_per_s_cold']:,.0f} | "
             f"{s['predict_many_per_s_cached']:,.0f} |")
     lines += ["", "Scatter plots and per-network CSVs: `experiments/bench_latency_out/`.",
@@ -209,6 +215,7 @@ def main() -> None:
         previous = {r["table"]: r for r in json.loads((Path(args.out) / "summary.json").read_text())}
     for tid in args.tables:
         table = load_table(tid)
+        load_before = os.getloadavg()[0]
         if args.rescore:
             csv_path = Path(args.out) / f"validate_{table.id}.csv"
             val = {**rescore_csv(table, csv_path), "csv": str(csv_path),
@@ -219,6 +226,8 @@ def main() -> None:
         results.append({
             "table": table.id, "content_hash": table.content_hash, "entries": len(table),
             "statistic": table.statistic,
+            "load_avg_1min": None if args.rescore else [round(load_before, 2),
+                                                         round(os.getloadavg()[0], 2)],
             "build_seconds": table.measurement.get("build_seconds"),
             "calibration_seconds": cal.meta.get("seconds") if cal else None,
             "calibration_networks": len(cal.samples) if cal else 0,
