@@ -9,6 +9,9 @@ same GPU. Everything lands in OUT_DIR::
     OUT_DIR/tables/<id>.json           the tables (device fingerprint: GPU, driver, CUDA, torch)
     OUT_DIR/validation/<id>.json|csv|png
     OUT_DIR/summary.json, summary.md   accuracy per resolution, build/calibration/validation s
+    experiments/RESULTS.md             its gpu_tables section (CUDA runs), from summary.md
+
+Then copy the tables you keep into latency_tables/ (ids ``cuda_torch_<space>_b<B>_<dtype>``).
 
 Resumable: finished steps are skipped on a rerun (a killed build loses at most one chunk of
 keys), so under a per-command time limit rerun the same command until ``summary.md`` lists all
@@ -134,6 +137,19 @@ def summary_md(rows: list[dict[str, Any]], fingerprint: dict[str, Any], seconds:
     return "\n".join(lines) + "\n"
 
 
+def write_results_section(body: str, out: Path) -> None:
+    """Replace only the ``gpu_tables`` section of experiments/RESULTS.md."""
+    import re
+
+    path = Path(__file__).resolve().parent / "RESULTS.md"
+    text = (f"<!-- BEGIN gpu_tables -->\n## GPU latency tables (`experiments/gpu_tables.py`)\n\n"
+            f"{body}\nTables, validation CSV/PNG and JSON: `{out}`.\n<!-- END gpu_tables -->")
+    old = path.read_text() if path.is_file() else "# Benchmark results\n"
+    pattern = re.compile(r"<!-- BEGIN gpu_tables -->.*?<!-- END gpu_tables -->", re.S)
+    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
+    path.write_text(new.rstrip() + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("out", help="folder for tables, validation files and the summary")
@@ -145,6 +161,9 @@ def main() -> int:
     ap.add_argument("--n", type=int, help="validation networks per config (default 50; tiny 4)")
     ap.add_argument("--cal-n", type=int, help="calibration networks per config (default 40)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-results", action="store_true",
+                    help="do not write the gpu_tables section of experiments/RESULTS.md "
+                         "(written after CUDA runs)")
     args = ap.parse_args()
     args.batches = args.batches or ([1, 2] if args.tiny else [1, 64])
     args.dtypes = args.dtypes or (["float32"] if args.device == "cpu" else ["float32", "float16"])
@@ -175,6 +194,8 @@ def main() -> int:
     (out / "summary.json").write_text(json.dumps({"device": fp, "seconds_last_run": seconds,
                                                   "rows": all_rows}, indent=1) + "\n")
     (out / "summary.md").write_text(summary_md(all_rows, fp, seconds))
+    if args.device == "cuda" and not args.tiny and not args.no_results:
+        write_results_section(summary_md(all_rows, fp, seconds), out)
     print(f"done in {seconds:.0f} s: {out / 'summary.md'}", file=sys.stderr)
     return 0
 
