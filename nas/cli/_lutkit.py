@@ -49,6 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--format", default="onnx", help="onnx (the only one)")
     p.add_argument("--limit", type=int, help="only the first N keys (a smoke test)")
+    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, help="kit folder to write")
     p.set_defaults(func=cmd_kit)
 
@@ -130,7 +131,7 @@ def cmd_kit(args: argparse.Namespace) -> int:
         raise NasError(f"--format {args.format!r}: only onnx kits are written")
     manifest = write_kit(get_space(args.space), args.out, resolutions=args.resolution,
                          widths=args.width, classes=args.classes, in_channels=args.in_channels,
-                         batch=args.batch, limit=args.limit)
+                         batch=args.batch, limit=args.limit, progress=not args.no_progress)
     print_json({"out": args.out, "models": len(manifest["blocks"]),
                 "configs": manifest["configs"], "runner": manifest["runner"]})
     return 0

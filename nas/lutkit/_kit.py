@@ -52,7 +52,8 @@ def read_manifest(kit: str | Path) -> dict[str, Any]:
 
 def write_kit(space: SearchSpace, out: str | Path, *, resolutions: Sequence[int],
               widths: Sequence[float] | None = None, classes: int = 1000, in_channels: int = 3,
-              batch: int = 1, limit: int | None = None) -> dict[str, Any]:
+              batch: int = 1, limit: int | None = None, progress: bool = False
+              ) -> dict[str, Any]:
     """Write the kit folder; returns the manifest.
 
     Args:
@@ -64,8 +65,12 @@ def write_kit(space: SearchSpace, out: str | Path, *, resolutions: Sequence[int]
         in_channels: image channels (part of the stem's key).
         batch: batch of every model's static input shape.
         limit: export only the first ``limit`` keys (sorted by key), for a quick smoke test.
+        progress: show a progress bar on stderr.
     """
+    import sys
+
     import torch
+    from tqdm import tqdm
 
     from nas.models import NASNet
 
@@ -81,7 +86,8 @@ def write_kit(space: SearchSpace, out: str | Path, *, resolutions: Sequence[int]
     (out / "models").mkdir(parents=True, exist_ok=True)
     entries = []
     gen = torch.Generator().manual_seed(0)
-    for i, block in enumerate(blocks):
+    for i, block in enumerate(tqdm(blocks, desc="kit", unit="model", file=sys.stderr,
+                                   disable=not progress)):
         name = f"models/b{i:04d}_{hashlib.sha256(block.key.encode()).hexdigest()[:10]}.onnx"
         torch.manual_seed(i)  # weights do not change timings, but keep files reproducible
         model = NASNet([block], dropout=0.0).eval()
