@@ -243,11 +243,15 @@ def postgres() -> Iterator[str]:
 
 
 def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, postgres: str, tmp_path: Path) -> None:
-    """Two `nas search --ray` drivers, each in its own run folder, work on one study in a real PostgreSQL."""
-    config = write_config(tmp_path / "s.yaml", n_trials=8, evaluator=ZERO_COST, storage=postgres,
-                          study_name="shared")
+    """Two `nas search --ray` drivers, each in its own run folder, work on one study in a real PostgreSQL.
+
+    Driver b's config asks for the custom resource ``dev``: its trials run on that node only.
+    """
+    common = {"n_trials": 8, "evaluator": ZERO_COST, "storage": postgres, "study_name": "shared"}
+    configs = {"a": write_config(tmp_path / "a.yaml", **common, ray={"num_cpus": 1}),
+               "b": write_config(tmp_path / "b.yaml", **common, ray={"num_cpus": 1, "resources": {"dev": 1}})}
     procs = [subprocess.Popen(nas_search(cluster, config, tmp_path / name, "--workers", "1"), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=cluster.env) for name in ("a", "b")]
+                              stderr=subprocess.PIPE, text=True, env=cluster.env) for name, config in configs.items()]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-4000:]
@@ -256,8 +260,12 @@ def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, pos
     # The budget is the study's: each driver stops at 8 finished trials, counting the other's; at
     # most one trial more when both ask their last one at the same moment.
     assert 8 <= len(trials) <= 9
-    tags = {t.user_attrs["ray_driver"] for t in trials}
-    assert {tag.rsplit(":", 1)[-1].rsplit("/", 1)[-1] for tag in tags} == {"a", "b"}
+    by_driver: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for t in trials:  # the tag is host:run folder
+        by_driver.setdefault(Path(t.user_attrs["ray_driver"].split(":", 1)[1]).name, []).append(t)
+    assert sorted(by_driver) == ["a", "b"]
+    dev_node = [node for node, resources in _node_resources(cluster) if resources.get("dev")]
+    assert {t.user_attrs["ray_worker"]["node_id"] for t in by_driver["b"]} == set(dev_node)
     for name in ("a", "b"):  # each folder reads the shared study back, results and all
         assert len(load_run(tmp_path / name).trials()) == len(trials)
         assert (tmp_path / name / "report.html").is_file()

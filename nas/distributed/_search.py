@@ -235,6 +235,9 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
                       progress: bool = True, report: bool = True, num_cpus: int | None = None) -> Any:
     """Run (or resume, or join) a search with trials evaluated on Ray; returns the :class:`~nas.search.Run`.
 
+    The returned run holds the trials as they were when this driver finished (one consistent read,
+    as other drivers of a shared study may still be working); ``nas.search.load_run`` reads anew.
+
     Args:
         config: The :class:`~nas.search.SearchConfig` (not modified).
         run_dir: Run folder (default ``runs/<config.name>``).
@@ -245,7 +248,7 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
         num_cpus: CPUs of a local instance (default: all).
     """
     from nas.evaluators import AccuracyEvaluator
-    from nas.search import check_config, default_run_dir, load_run, write_results
+    from nas.search import check_config, default_run_dir, write_results
     from nas.search._rundir import driver_lock
     from nas.search._runner import LOG_FILE
 
@@ -293,7 +296,9 @@ def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address
                 logger.removeHandler(handler)
             _dlog.removeHandler(console)
             handler.close()
-    run = load_run(run_path)
+    from nas.distributed._snapshot import SnapshotRun
+
+    run = SnapshotRun(run_path)  # other drivers may still be telling trials of a shared study
     if report:
         write_results(run)
     return run
