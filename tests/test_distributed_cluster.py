@@ -143,9 +143,10 @@ def write_config(path: Path, **fields: object) -> Path:
     return path
 
 
-def nas_search(cluster: LoopbackCluster, config: Path, run_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "nas", "search", str(config), "--run-dir", str(run_dir), "--ray", cluster.address,
-            "--no-progress", *args]
+def nas_search(cluster: LoopbackCluster, config: Path, run_dir: Path, *args: str, address: str | None = None
+               ) -> list[str]:
+    return [sys.executable, "-m", "nas", "search", str(config), "--run-dir", str(run_dir), "--ray",
+            address or cluster.address, "--no-progress", *args]
 
 
 def test_search_on_two_nodes_survives_a_killed_worker(cluster: LoopbackCluster, tmp_path: Path) -> None:
@@ -245,13 +246,17 @@ def postgres() -> Iterator[str]:
 def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, postgres: str, tmp_path: Path) -> None:
     """Two `nas search --ray` drivers, each in its own run folder, work on one study in a real PostgreSQL.
 
-    Driver b's config asks for the custom resource ``dev``: its trials run on that node only.
+    Driver b's config asks for the custom resource ``dev``: its trials run on that node only. Driver b
+    finds the cluster with ``--ray auto`` (from ``$RAY_ADDRESS``, as on a cluster node).
     """
     common = {"n_trials": 8, "evaluator": ZERO_COST, "storage": postgres, "study_name": "shared"}
     configs = {"a": write_config(tmp_path / "a.yaml", **common, ray={"num_cpus": 1}),
                "b": write_config(tmp_path / "b.yaml", **common, ray={"num_cpus": 1, "resources": {"dev": 1}})}
-    procs = [subprocess.Popen(nas_search(cluster, config, tmp_path / name, "--workers", "1"), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=cluster.env) for name, config in configs.items()]
+    procs = [subprocess.Popen(nas_search(cluster, configs["a"], tmp_path / "a", "--workers", "1"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cluster.env),
+             subprocess.Popen(nas_search(cluster, configs["b"], tmp_path / "b", "--workers", "1", address="auto"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**cluster.env, "RAY_ADDRESS": cluster.address})]
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-4000:]
