@@ -94,6 +94,10 @@ class LoopbackCluster:
             raise
         return cluster
 
+    def add_node(self, num_cpus: int = 1, resources: dict[str, float] | None = None) -> None:
+        """Join one more node (its ``ray start`` process is ``self.nodes[-1]``)."""
+        self._start_node(head=False, num_cpus=num_cpus, resources=resources)
+
     def _start_node(self, head: bool, num_cpus: int = 1, resources: dict[str, float] | None = None) -> None:
         args = [RAY, "start", "--block", f"--num-cpus={num_cpus}", "--node-ip-address=127.0.0.1",
                 "--disable-usage-stats", "--object-store-memory=80000000",

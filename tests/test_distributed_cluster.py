@@ -274,3 +274,37 @@ def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, pos
     for name in ("a", "b"):  # each folder reads the shared study back, results and all
         assert len(load_run(tmp_path / name).trials()) == len(trials)
         assert (tmp_path / name / "report.html").is_file()
+
+
+def test_trial_on_a_node_that_dies_is_retried_elsewhere(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    """A third node joins, runs a trial, and is SIGKILLed whole (raylet, workers): the trial runs again."""
+    cluster.add_node(num_cpus=1, resources={"doomed": 1})
+    doomed = cluster.nodes[-1].pid
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    killed: list[str] = []
+    done = threading.Event()
+
+    def killer() -> None:
+        while not done.is_set() and not killed:
+            for pid, name in cluster.task_pids().items():
+                if os.getsid(pid) == doomed:
+                    time.sleep(0.5)
+                    killed.append(name)
+                    os.killpg(doomed, signal.SIGKILL)  # the node's whole session: ray start, raylet, workers
+                    break
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    try:
+        stats, log = run_driver(cluster, storage, "s", "--n-trials", "3", "--workers", "3", "--sleep", "4")
+    finally:
+        done.set()
+        thread.join()
+    assert len(killed) == 1
+    trials = {t.number: t for t in load(storage, "s")}
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials.values()) and len(trials) == 3
+    victim = trials[int(killed[0].removeprefix("ray::nas-trial-"))]
+    assert victim.user_attrs["ray_worker"]["attempts"] == 2
+    # NodeDiedError, or WorkerCrashedError when the worker's death is seen first
+    assert stats["retries"] == 1 and "worker lost (" in log
