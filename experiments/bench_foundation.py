@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from _results import write_section
@@ -45,11 +46,11 @@ def main() -> None:
         sample_rate = N / (time.perf_counter() - t0)
         rows.append((
             name,
-            rate(lambda a: arch_cost(a, space), archs),
-            rate(lambda a: arch_to_blocks(a, space), archs),
-            rate(lambda a: a.text, archs),
-            len(texts) / _time(lambda: [Arch.parse(t) for t in texts]),
-            len(jsons) / _time(lambda: [Arch.from_json(j) for j in jsons]),
+            rate(partial(arch_cost, space=space), archs),
+            rate(partial(arch_to_blocks, space=space), archs),
+            rate(str, archs),
+            len(texts) / _time(partial(_parse_all, texts)),
+            len(jsons) / _time(partial(_from_json_all, jsons)),
             sample_rate,
         ))
     lines = ["| space | cost model (archs/s) | arch→blocks (archs/s) | encode text (archs/s) | "
@@ -60,6 +61,14 @@ def main() -> None:
             "lowering the arch to its block list (MACs, params, peak activation memory).\n\n" + "\n".join(lines))
     write_section("foundation", "Foundation throughput (cost model, encode/decode)", body)
     print("\n".join(lines))
+
+
+def _parse_all(texts: list[str]) -> list[Arch]:
+    return [Arch.parse(t) for t in texts]
+
+
+def _from_json_all(texts: list[str]) -> list[Arch]:
+    return [Arch.from_json(t) for t in texts]
 
 
 def _time(fn: Callable[[], object]) -> float:
