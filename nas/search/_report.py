@@ -143,7 +143,7 @@ def hypervolume_curve(run: Run, trials: Sequence[TrialRecord]) -> tuple[list[int
     """Trial numbers and the hypervolume of the feasible trials up to each (normalized by the
     best and worst feasible values of the whole run)."""
     names, dirs = run.config.objective_names, run.config.directions
-    feasible_numbers = {t.number for t in run.feasible()}
+    feasible_numbers = {t.number for t in run.feasible(trials)}
     numbers = [t.number for t in trials]
     rows = np.array([[t.values[n] for n in names] for t in trials if t.number in feasible_numbers])
     if len(rows) == 0:

@@ -11,7 +11,7 @@ still going, after a crash, or on another machine that reaches the same storage.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,11 +130,16 @@ class Run:
         raise NasError(f"{self.run_dir}: no trial {number}; the run has trials "
                        f"0..{len(trials) - 1}" if trials else f"{self.run_dir}: the run has no trials")
 
-    def feasible(self) -> list[TrialRecord]:
-        """COMPLETE trials that satisfy every hard constraint and have every objective value."""
+    def feasible(self, trials: Sequence[TrialRecord] | None = None) -> list[TrialRecord]:
+        """COMPLETE trials that satisfy every hard constraint and have every objective value.
+
+        Args:
+            trials: a snapshot to filter (so callers that already read the trials see one
+                consistent state while other drivers keep writing); read from storage if omitted.
+        """
         names = self.config.objective_names
-        return [t for t in self.trials(["COMPLETE"])
-                if t.feasible is not False and all(n in t.values for n in names)]
+        pool = self.trials(["COMPLETE"]) if trials is None else [t for t in trials if t.state == "COMPLETE"]
+        return [t for t in pool if t.feasible is not False and all(n in t.values for n in names)]
 
     def pareto(self) -> list[TrialRecord]:
         """The non-dominated feasible trials, one per architecture (the first trial of each),
