@@ -28,12 +28,12 @@ config = SearchConfig(
     resolutions=(32,),
     dataset="digits",
     objectives=("accuracy", LATENCY, "macs"),
-    constraints=(f"{LATENCY} <= 12",),
+    constraints=(f"{LATENCY} <= 8",),
     sampler=SamplerConfig("nsga2", seed=0, population_size=8),
     n_trials=24,
     evaluator=TrainConfig(
         epochs=2, batch_size=64, optimizer="adamw", lr=3e-3, lr_schedule="cosine",
-        train_subset=640, seed=0, halving=HalvingConfig(rungs=(1,), eta=2, min_trials=4)),
+        train_subset=640, seed=0, threads=1, halving=HalvingConfig(rungs=(1,), eta=2, min_trials=4)),
 )
 
 if __name__ == "__main__":
