@@ -212,7 +212,7 @@ def write_html(run: Run, trials: Sequence[TrialRecord], front: Sequence[TrialRec
         + (", ".join(html.escape(c["text"]) for c in info["constraints"]) or "none") + ".</p>",
         f"<ul>{tables}</ul>" if tables else "",
         f"<p>Trials: {len(trials)} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}); "
-        f"feasible scored: {len(run.feasible())}; config hash <code>{info['config_hash']}</code>; "
+        f"feasible scored: {len(run.feasible(trials))}; config hash <code>{info['config_hash']}</code>; "
         f"hwnas {html.escape(info['hwnas_version'])}.</p>",
         "".join(f"<img src='{p.name}' alt='{p.stem}'>" for p in plots),
         f"<h2>Pareto front ({len(front)})</h2>",
@@ -227,12 +227,12 @@ def write_html(run: Run, trials: Sequence[TrialRecord], front: Sequence[TrialRec
 
 def write_results(run: Run) -> dict[str, Path]:
     """Write every results file of ``run`` from its storage; returns name -> path."""
-    trials = run.trials()
-    front = run.pareto()
+    trials = run.trials()  # one snapshot for every file, while a search may still be writing
+    front = run.pareto(trials)
     out = {"trials.csv": run.run_dir / "trials.csv", "pareto.csv": run.run_dir / "pareto.csv"}
     trial_rows(run, trials).to_csv(out["trials.csv"], index=False)
     trial_rows(run, front).to_csv(out["pareto.csv"], index=False)
-    plots = [*plot_fronts(run, run.feasible(), front), plot_hypervolume(run, trials)]
+    plots = [*plot_fronts(run, run.feasible(trials), front), plot_hypervolume(run, trials)]
     for p in plots:
         out[p.name] = p
     out["report.html"] = write_html(run, trials, front, plots)

@@ -141,12 +141,12 @@ class Run:
         pool = self.trials(["COMPLETE"]) if trials is None else [t for t in trials if t.state == "COMPLETE"]
         return [t for t in pool if t.feasible is not False and all(n in t.values for n in names)]
 
-    def pareto(self) -> list[TrialRecord]:
+    def pareto(self, trials: Sequence[TrialRecord] | None = None) -> list[TrialRecord]:
         """The non-dominated feasible trials, one per architecture (the first trial of each),
-        sorted by the first objective (best first)."""
+        sorted by the first objective (best first). ``trials``: a snapshot, as for :meth:`feasible`."""
         seen: set[str | None] = set()
         unique = []
-        for t in self.feasible():
+        for t in self.feasible(trials):
             if t.arch_hash not in seen:
                 seen.add(t.arch_hash)
                 unique.append(t)
