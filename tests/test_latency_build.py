@@ -10,12 +10,20 @@ import pytest
 import torch
 
 from nas._errors import NasError
+from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cli._main import main
 from nas.latency import load_table, read_table
 from nas.latency._build import build_table, partial_path
 from nas.latency._enumerate import enumerate_blocks
-from nas.latency._networks import calibrate_table
+from nas.latency._anchor import config_key, table_anchors
+from nas.latency._networks import (
+    STREAM_VALIDATION,
+    calibrate_table,
+    measure_items,
+    sample_items,
+    table_settings,
+)
 from nas.latency._settings import Settings
 from nas.space import get_space
 
@@ -72,12 +80,41 @@ def test_build_covers_space_with_full_stats(tiny_table: Path, tiny_space: Path) 
         assert 0 < e.min <= e.median <= e.p90
     assert table.device["threads"] == 1 and table.device["runtime"] == "torch"
     assert table.device["name"] and table.device["date"] and table.device["cores"]
+    anchor = table.configs[0].pop("anchor")
     assert table.configs == [{"space": "tiny_lut", "resolution": 32, "in_channels": 1,
                               "classes": 10, "widths": [1.0]}]
+    # The anchor network was timed in every chunk of both sittings (5 keys, then the rest, by 3).
+    assert len(anchor["chunk_ms"]) == 2 + -(-(len(keys) - 5) // 3)
+    assert anchor["ms"] == pytest.approx(float(np.median(anchor["chunk_ms"])))
+    assert Arch.parse(anchor["arch"]).space == "tiny_lut"
     assert table.calibration is not None and len(table.calibration.samples) == 6
+    assert all(0.5 < s["anchor_drift"] < 2.0 for s in table.calibration.samples)
     assert table.measurement["build_seconds"] > 0
     assert table.measurement["pinned"]["torch_threads"] == 1
     assert "allocator" in table.measurement["pinned"]["malloc"]
+
+
+def test_networks_are_divided_by_the_anchor_drift(tiny_table: Path) -> None:
+    table = read_table(tiny_table)
+    items = sample_items(table, 4, 0, STREAM_VALIDATION)
+    (key, (arch, ms)), = table_anchors(table.configs).items()
+    assert key == config_key("tiny_lut", 32, 10, 1)
+    timing = {"rounds": 3, "round_ms": 5.0}
+    settings = table_settings(table)
+    now = measure_items(items, settings, chunk=2, timing=timing, progress=False,
+                        anchors={key: (arch, ms)})
+    # As if the build had run at twice the speed: every chunk reads twice the drift.
+    timed = measure_items(items, settings, chunk=2, timing=timing, progress=False,
+                          anchors={key: (arch, ms / 2)})
+    assert len(timed.entries) == len(timed.raw) == len(timed.drift) == 4
+    assert timed.drift[0] == timed.drift[1] and timed.drift[2] == timed.drift[3]  # per chunk
+    for entry, raw, drift, before in zip(timed.entries, timed.raw, timed.drift, now.drift,
+                                         strict=True):
+        assert 1.4 < drift / before < 2.8
+        assert entry.min == pytest.approx(raw.min / drift)
+        assert entry.median == pytest.approx(raw.median / drift)
+    plain = measure_items(items, table_settings(table), timing=timing, progress=False)
+    assert plain.drift == [1.0] * 4 and plain.entries == plain.raw
 
 
 def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Path) -> None:

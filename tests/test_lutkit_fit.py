@@ -27,8 +27,12 @@ def key_truth(b: Block) -> float:
 
 
 def write_csv(path: Path, space: str, n: int, resolutions: list[int], classes: int, seed: int = 0,
-              noise: float = 0.0) -> dict[str, float]:
-    """``n`` sampled archs with latency = OVERHEAD + sum of key_truth; returns the key truths."""
+              noise: float = 0.0, drift: float = 0.0) -> dict[str, float]:
+    """``n`` sampled archs with latency = OVERHEAD + sum of key_truth; returns the key truths.
+
+    ``drift``: amplitude of a slow factor over the file order (a device warming up and
+    throttling while it was measured).
+    """
     sp = get_space(space).with_resolutions(resolutions)
     rng = np.random.default_rng(seed)
     truth: dict[str, float] = {}
@@ -39,6 +43,7 @@ def write_csv(path: Path, space: str, n: int, resolutions: list[int], classes: i
         for b in blocks:
             truth[b.key] = key_truth(b)
         ms = (OVERHEAD + sum(key_truth(b) for b in blocks)) * (1 + noise * rng.standard_normal())
+        ms *= 1 + drift * np.sin(2 * np.pi * len(lines) / 150)
         lines.append(f'"{arch.text}",{arch.resolution},{classes},{ms},')  # arch text has commas
     path.write_text("\n".join(lines) + "\n")
     return truth
@@ -107,6 +112,43 @@ def test_eval_scores_the_same_held_out_rows_as_fit(tmp_path, capsys) -> None:
         assert scored[k] == pytest.approx(fitted["held_out"][k])
     assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 300
+
+
+def test_drift_window_recovers_the_steady_state_device(tmp_path, capsys) -> None:
+    csv = tmp_path / "drift.csv"
+    truth = write_csv(csv, "fbnet", 800, [32], 10, noise=0.01, drift=0.2)
+    meas = read_measurements(csv, "csv")
+    plain = fit_table(meas, "dev", options=FitOptions(model="keys")).summary
+    # Without a window: the drift caps the held-out score, and the summary says why.
+    assert plain["held_out"]["within_10pct"] < 0.8
+    assert plain["drift"]["residual_lag1_autocorr"] > 0.6 and "drifted" in plain["warnings"][0]
+    out = tmp_path / "t.json"
+    assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--model", "keys",
+                 "--drift-window", "8", "--out", str(out)]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert "warnings" not in fitted
+    lo, mid, hi = fitted["drift"]["factor_p5_p50_p95"]
+    assert lo < 0.85 and mid == pytest.approx(1.0, abs=0.02) and hi > 1.15
+    assert fitted["held_out_drift_corrected"]["within_10pct"] >= 0.97
+    assert fitted["drift"]["residual_lag1_autocorr_corrected"] < 0.5
+    # The table holds the steady-state device: whole networks without the drift, within 3%.
+    table = load_table(str(out))
+    rng = np.random.default_rng(5)
+    space = get_space("fbnet").with_resolutions([32])
+    fresh = [space.sample(rng) for _ in range(30)]
+    true = np.array([OVERHEAD + sum(truth.get(b.key, key_truth(b))
+                                    for b in arch_to_blocks(a, space, classes=10))
+                     for a in fresh])
+    pred = table.predict_many(fresh, classes=10)
+    assert np.max(np.abs(pred / true - 1)) < 0.03
+    # eval with the same split and window scores the same held-out rows the same way.
+    assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
+                 "--test-fraction", "0.2", "--drift-window", "8"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["drift_corrected"]["within_10pct"] == pytest.approx(
+        fitted["held_out_drift_corrected"]["within_10pct"], abs=0.02)
+    with pytest.raises(NasError, match="--drift-window must be >= 0"):
+        FitOptions(drift_window=-1)
 
 
 def test_measurement_errors_name_the_file_row_or_column(tmp_path) -> None:

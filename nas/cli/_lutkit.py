@@ -31,6 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tune-scale", action="store_true",
                    help="fit a multiplicative correction maximizing training rows within 10%%")
     p.add_argument("--device-name", help="device name to record")
+    _drift_arg(p)
     p.set_defaults(func=cmd_fit)
 
     p = lut.add_parser("eval", help="score a table on measured whole networks")
@@ -38,6 +39,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _measurement_args(p, split_default=None)
     p.add_argument("--approximate", action="store_true",
                    help="nearest-neighbour answers for keys the table lacks")
+    _drift_arg(p)
     p.set_defaults(func=cmd_eval)
 
     p = lut.add_parser("kit", help="write an on-device kit: one ONNX model per block + runner")
@@ -75,6 +77,13 @@ def _measurement_args(p: argparse.ArgumentParser, split_default: float | None = 
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
 
 
+def _drift_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drift-window", type=int, default=0, metavar="K",
+                   help="model the device's drift over the session: per row, the median "
+                        "measured/predicted of training rows within K rows in file order "
+                        "(0: off)")
+
+
 def _out(path: str) -> Path:
     out = Path(path)
     if out.suffix != ".json":
@@ -104,7 +113,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from nas.lutkit import FitOptions, fit_table
 
     out = _out(args.out)
-    options = FitOptions(model=args.model, loss=args.loss, scale=args.tune_scale)
+    options = FitOptions(model=args.model, loss=args.loss, scale=args.tune_scale,
+                         drift_window=args.drift_window)
     result = fit_table(_read(args), args.column, test_fraction=args.test_fraction,
                        seed=args.seed, options=options, device_name=args.device_name)
     result.table.write(out)
@@ -119,7 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     print_json(evaluate(load_table(args.table), _read(args), args.column,
                         test_fraction=args.test_fraction, seed=args.seed,
-                        approximate=args.approximate))
+                        approximate=args.approximate, drift_window=args.drift_window))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Resumable: each measured chunk is appended to ``OUT.partial.jsonl`` as it finishes; a rerun
 reads the table and that file and measures only what is missing; the finished table is written
-atomically and the partial file removed.
+atomically and the partial file removed. Every chunk also times the configs' anchor networks
+(:mod:`nas.latency._anchor`); their typical time is recorded in each config.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from nas._errors import NasError
-from nas.blocks import Block
+from nas.arch import Arch
+from nas.blocks import Block, arch_to_blocks
+from nas.latency._anchor import anchor_arch, anchor_record, config_key
 from nas.latency._backends import check_available, make_runner, measure_interleaved, pinned
 from nas.latency._entry import Entry
 from nas.latency._enumerate import enumerate_blocks
@@ -43,8 +46,9 @@ def partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial.jsonl")
 
 
-def open_table(out: Path, settings: Settings) -> LatencyTable:
-    """The table at ``out`` plus any partial measurements, or a new one for ``settings``.
+def open_table(out: Path, settings: Settings) -> tuple[LatencyTable, dict[str, list[float]]]:
+    """The table at ``out`` plus any partial measurements, or a new one for ``settings``; and
+    the anchors' per-chunk times the partial file holds (``config_key -> ms``).
 
     Raises:
         NasError: the existing table was measured with other settings or on another device.
@@ -64,6 +68,7 @@ def open_table(out: Path, settings: Settings) -> LatencyTable:
         table = LatencyTable(device=current, path=out, measurement={
             **settings.to_dict(), "clock": settings.clock, "build_seconds": 0.0})
     part = partial_path(out)
+    anchor_mins: dict[str, list[float]] = {}
     if part.is_file():
         lines = part.read_text().splitlines()
         for n, line in enumerate(lines):
@@ -75,8 +80,11 @@ def open_table(out: Path, settings: Settings) -> LatencyTable:
                     continue
                 raise NasError(f"{part}: line {n + 1} is corrupt; delete the file to "
                                "re-measure") from None
+            if "anchor" in rec:
+                anchor_mins.setdefault(str(rec["anchor"]), []).append(float(rec["min"]))
+                continue
             table.add_entry(rec["key"], Entry.from_dict(rec["entry"], f"{part}: line {n + 1}"))
-    return table
+    return table, anchor_mins
 
 
 def build_table(
@@ -114,14 +122,16 @@ def build_table(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    table = open_table(out, settings)
+    table, anchor_mins = open_table(out, settings)
     unchanged = read_table(out).content_hash if out.is_file() else None
     blocks = enumerate_blocks(space, resolutions=resolutions, widths=widths, classes=classes,
                               in_channels=in_channels)
+    use = list(widths) if widths is not None else (
+        sorted({s.width for s in space.scales}) if space.scales else list(space.widths))
+    anchors: dict[str, Arch] = {}
     for r in resolutions or space.resolutions:
-        use = widths if widths is not None else (
-            sorted({s.width for s in space.scales}) if space.scales else space.widths)
         table.add_config(space.name, int(r), in_channels=in_channels, classes=classes, widths=use)
+        anchors[config_key(space.name, r, classes, in_channels)] = anchor_arch(space, r, use)
     if space.path and Path(space.path).resolve().parent != space_dirs()[-1].resolve():
         # not a shipped space: remember its file so that validate can find it later
         table.space_files[space.name] = str(Path(space.path).resolve())
@@ -136,18 +146,27 @@ def build_table(
                                         disable=not progress, file=sys.stderr) as bar:
         if todo:
             table.measurement["pinned"] = pin
+        anchor_runners = [make_runner(arch_to_blocks(a, classes=classes, in_channels=in_channels),
+                                      settings) for a in anchors.values()] if todo else []
         for start in range(0, len(todo), chunk):
             part_blocks: list[Block] = todo[start:start + chunk]
             runners = [make_runner([b], settings) for b in part_blocks]
-            samples = measure_interleaved(runners, settings, rng)
+            samples = measure_interleaved(runners + anchor_runners, settings, rng)
             with part.open("a") as fh:
-                for b, s in zip(part_blocks, samples, strict=True):
+                for b, s in zip(part_blocks, samples[:len(part_blocks)], strict=True):
                     entry = Entry.from_samples(s)
                     table.add_entry(b, entry)
                     fh.write(json.dumps({"key": b.key, "entry": entry.to_dict()}) + "\n")
+                for key, s in zip(anchors, samples[len(part_blocks):], strict=True):
+                    anchor_mins.setdefault(key, []).append(float(s.min()))
+                    fh.write(json.dumps({"anchor": key, "min": float(s.min())}) + "\n")
             measured += len(part_blocks)
             bar.update(len(part_blocks))
     seconds = time.perf_counter() - t_start
+    for c in table.configs:
+        key = config_key(c["space"], c["resolution"], c["classes"], c["in_channels"])
+        if key in anchors and anchor_mins.get(key):
+            c["anchor"] = anchor_record(anchors[key], anchor_mins[key], c.get("anchor"))
     remaining = sum(b.key not in table for b in blocks)
     if measured == 0 and unchanged == table.content_hash:  # nothing new: leave the file alone
         part.unlink(missing_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import KINDS, arch_to_blocks
 from nas.cost import arch_cost
+from nas.latency._anchor import config_key, table_anchors
 from nas.latency._backends import check_available, make_runner, measure_interleaved, pinned
 from nas.latency._calibration import Calibration, fit_calibration
 from nas.latency._entry import Entry
@@ -80,29 +81,66 @@ def sample_items(table: LatencyTable, n: int, seed: int, stream: int,
     return items
 
 
+@dataclass(frozen=True)
+class NetworkTimings:
+    """Timed networks: ``entries`` (divided by the drift when anchors were timed), ``raw``
+    (as timed) and ``drift`` (per network: anchor now / anchor at build; 1.0 without one)."""
+
+    entries: list[Entry]
+    raw: list[Entry]
+    drift: list[float]
+
+
 def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0, chunk: int = 16,
                   timing: dict[str, Any] | None = None, progress: bool = True,
-                  desc: str = "networks") -> list[Entry]:
+                  desc: str = "networks",
+                  anchors: Mapping[str, tuple[Arch, float]] | None = None) -> NetworkTimings:
     """Time each network end-to-end (same backend, settings and clock as the blocks).
 
     ``timing`` overrides :data:`NETWORK_TIMING` (rounds, round_ms, min_reps, max_reps,
-    warmup_ms).
+    warmup_ms). ``anchors`` (``config_key -> (arch, ms at build)``, see
+    :mod:`nas.latency._anchor`): each chunk also times the anchor of every config it holds, and
+    its networks' timings are divided by ``anchor now / anchor at build``.
     """
     from tqdm import tqdm
 
     rng = np.random.default_rng([seed, 0x5EED])
     net_settings = Settings(**{**settings.to_dict(), **NETWORK_TIMING, **(timing or {})})
-    out: list[Entry] = []
+    anchors = anchors or {}
+    out = NetworkTimings([], [], [])
     with pinned(settings), tqdm(total=len(items), desc=desc, unit="net", disable=not progress,
                                 file=sys.stderr) as bar:
         for start in range(0, len(items), chunk):
             part = items[start:start + chunk]
+            keys = [_config(it) for it in part]
+            here = [k for k in dict.fromkeys(keys) if k in anchors]
             runners = [make_runner(arch_to_blocks(it.arch, classes=it.classes,
                                                   in_channels=it.in_channels), net_settings)
                        for it in part]
-            out.extend(Entry.from_samples(s) for s in measure_interleaved(runners, net_settings, rng))
+            runners += [make_runner(arch_to_blocks(anchors[k][0], classes=int(k.split("/")[2]),
+                                                   in_channels=int(k.split("/")[3])),
+                                    net_settings) for k in here]
+            samples = measure_interleaved(runners, net_settings, rng)
+            factor = {k: float(s.min()) / anchors[k][1]
+                      for k, s in zip(here, samples[len(part):], strict=True)}
+            for key, s in zip(keys, samples[:len(part)], strict=True):
+                f = factor.get(key, 1.0)
+                out.raw.append(Entry.from_samples(s))
+                out.entries.append(Entry.from_samples(s / f))
+                out.drift.append(f)
             bar.update(len(part))
     return out
+
+
+def _config(item: NetItem) -> str:
+    return config_key(item.arch.space, item.arch.resolution, item.classes, item.in_channels)
+
+
+def drift_summary(drift: Sequence[float]) -> dict[str, Any]:
+    """The anchors' drift over a session (``{}`` when no anchor was timed)."""
+    if not drift or all(f == 1.0 for f in drift):
+        return {}
+    return {"anchor_drift_p5_p50_p95": [float(v) for v in np.percentile(drift, [5, 50, 95])]}
 
 
 def sample_record(table: LatencyTable, item: NetItem, measured: Entry) -> dict[str, Any]:
@@ -129,13 +167,15 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
     if missing:
         raise NasError(f"{table.where} lacks {len(missing)} keys its configs need, e.g. "
                        f"{sorted(missing)[0]}; finish `nas lut build` first")
-    measured = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
-                             desc="calibrate")
-    samples = [sample_record(table, it, m) for it, m in zip(items, measured, strict=True)]
+    timed = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
+                          desc="calibrate", anchors=table_anchors(table.configs))
+    measured = timed.entries
+    samples = [{**sample_record(table, it, m), "anchor_drift": f}
+               for it, m, f in zip(items, measured, timed.drift, strict=True)]
     meta = {"n_per_config": n, "seed": seed, "networks": len(items),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
             "timing": {**NETWORK_TIMING, **(timing or {})},
-            "seconds": round(time.perf_counter() - t0, 2)}
+            "seconds": round(time.perf_counter() - t0, 2), **drift_summary(timed.drift)}
     return _fit(table, items, measured, samples, meta)
 
 
@@ -148,7 +188,9 @@ def refit_calibration(table: LatencyTable) -> Calibration:
     if not items or table.calibration is None:
         raise NasError(f"{table.where} has no calibration networks to refit on; run "
                        f"`nas lut calibrate` first")
-    samples = [sample_record(table, it, m) for it, m in zip(items, measured, strict=True)]
+    samples = [{**sample_record(table, it, m),
+                **{k: v for k, v in old.items() if k == "anchor_drift"}}
+               for it, m, old in zip(items, measured, table.calibration.samples, strict=True)]
     return _fit(table, items, measured, samples, dict(table.calibration.meta))
 
 

@@ -21,12 +21,14 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cost import arch_cost
+from nas.latency._anchor import table_anchors
 from nas.latency._entry import Entry
 from nas.latency._networks import (
     STREAM_CALIBRATION,
     STREAM_VALIDATION,
     NetItem,
     calibration_items,
+    drift_summary,
     measure_items,
     sample_items,
     table_settings,
@@ -89,6 +91,7 @@ def validate_table(
     t0 = time.perf_counter()
     settings = table_settings(table, **({"timer": timer} if timer else {}))
     cal_items, cal_entries = calibration_items(table)
+    anchors = table_anchors(table.configs)
     items = sample_items(table, n, seed, STREAM_VALIDATION, {it.ident for it in cal_items})
     if not approximate:
         for it in items:
@@ -101,13 +104,19 @@ def validate_table(
     if not cal_items:  # no calibration: fit the baseline on a separate measured sample
         cal_items = sample_items(table, n, seed, STREAM_CALIBRATION, {it.ident for it in items})
         cal_entries = measure_items(cal_items, settings, seed=seed, timing=timing,
-                                    progress=progress, desc="baseline fit")
+                                    progress=progress, desc="baseline fit", anchors=anchors).entries
         baseline_fit = "separate sample (table has no calibration)"
-    measured = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
-                             desc="validate")
+    timed = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
+                          desc="validate", anchors=anchors)
+    measured = timed.entries
     out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
                                                    approximate=approximate)
-    out.update(clock=settings.clock, seed=seed)
+    out.update(clock=settings.clock, seed=seed, **drift_summary(timed.drift))
+    if anchors:  # the same networks against their timings as taken (drift not divided out)
+        res = np.array([it.arch.resolution for it in items])
+        raw = np.array([m.value(table.statistic) for m in timed.raw])
+        out["raw_timings"] = {"model": accuracy(pred, raw), "per_resolution": {
+            str(r): accuracy(pred[res == r], raw[res == r]) for r in sorted(set(res.tolist()))}}
     out["baseline_flops"]["fitted_on"] = baseline_fit
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -115,7 +124,7 @@ def validate_table(
         res = np.array([it.arch.resolution for it in items])
         meas = np.array([m.value(table.statistic) for m in measured])
         out["csv"] = str(_write_csv(out_dir / f"validate_{table.id}.csv", items, measured, pred,
-                                    naive, flops, macs))
+                                    naive, flops, macs, timed.raw, timed.drift))
         out["png"] = str(_write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred,
                                     flops))
     out["seconds"] = round(time.perf_counter() - t0, 2)
@@ -198,15 +207,18 @@ def _macs(it: NetItem) -> int:
 
 
 def _write_csv(path: Path, items: Sequence[NetItem], measured: Sequence[Any], pred: np.ndarray,
-               naive: np.ndarray, flops: np.ndarray, macs: np.ndarray) -> Path:
+               naive: np.ndarray, flops: np.ndarray, macs: np.ndarray, raw: Sequence[Entry],
+               drift: Sequence[float]) -> Path:
+    """One row per network; ``measured_*`` have the anchor drift divided out, ``raw_*`` not."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["arch", "resolution", "classes", "in_channels", "macs", "measured_median_ms",
-                    "measured_min_ms", "predicted_ms", "naive_sum_ms", "flops_baseline_ms"])
+                    "measured_min_ms", "predicted_ms", "naive_sum_ms", "flops_baseline_ms",
+                    "raw_median_ms", "raw_min_ms", "anchor_drift"])
         for i, it in enumerate(items):
             w.writerow([it.arch.text, it.arch.resolution, it.classes, it.in_channels,
                         int(macs[i]), measured[i].median, measured[i].min, pred[i], naive[i],
-                        flops[i]])
+                        flops[i], raw[i].median, raw[i].min, drift[i]])
     return path
 
 

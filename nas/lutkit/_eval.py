@@ -4,27 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nas.latency import LatencyTable
+from nas.lutkit._drift import lag1_autocorr, session_drift
 from nas.lutkit._measurements import Measurements, split_rows
 from nas.lutkit._metrics import scores
 
 
 def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
              test_fraction: float | None = None, seed: int = 0,
-             approximate: bool = False) -> dict[str, Any]:
+             approximate: bool = False, drift_window: int = 0) -> dict[str, Any]:
     """Scores of ``table`` on the rows of ``column`` (all, or the held-out rows of a split).
 
     The split is the one :func:`nas.lutkit.fit_table` makes with the same fraction and seed, so
     ``--test-fraction F --seed S`` scores exactly the rows a fit with those options held out.
+    With ``drift_window`` the scored rows are also scored with the device's session drift
+    divided out, estimated (as in the fit) from the other rows of the split's training part
+    (every other row when there is no split) within that many rows in file order.
     """
     rows, y = meas.column(column)
+    known = np.ones(len(rows), dtype=bool)
+    scored = np.arange(len(rows))
     if test_fraction is not None:
-        _, test = split_rows(len(rows), test_fraction, seed)
-        rows, y = rows[test], y[test]
-    archs = [meas.archs[i] for i in rows]
-    pred = table.predict_many(archs, classes=meas.classes, in_channels=meas.in_channels,
-                              approximate=approximate)
-    out = {"table": table.id, "content_hash": table.content_hash, "file": meas.path,
-           "column": column, "rows": "all" if test_fraction is None else
-           f"held-out (test fraction {test_fraction}, seed {seed})"}
-    return {**out, **scores(y, pred)}
+        train, scored = split_rows(len(rows), test_fraction, seed)
+        known[:] = False
+        known[train] = True
+    use = scored if not drift_window else np.arange(len(rows))
+    archs = [meas.archs[i] for i in rows[use]]
+    pred_use = table.predict_many(archs, classes=meas.classes, in_channels=meas.in_channels,
+                                  approximate=approximate)
+    pred = pred_use if not drift_window else pred_use[scored]
+    out: dict[str, Any] = {"table": table.id, "content_hash": table.content_hash,
+                           "file": meas.path, "column": column,
+                           "rows": "all" if test_fraction is None else
+                           f"held-out (test fraction {test_fraction}, seed {seed})"}
+    out.update(scores(y[scored], pred))
+    if drift_window:
+        drift = session_drift(y / pred_use, known, drift_window)
+        out["drift"] = {"window": drift_window,
+                        "factor_p5_p50_p95": [float(v) for v in
+                                              np.percentile(drift[known], [5, 50, 95])],
+                        "residual_lag1_autocorr": lag1_autocorr(y[known] / pred_use[known] - 1)}
+        out["drift_corrected"] = scores(y[scored] / drift[scored], pred)
+    return out

@@ -21,6 +21,9 @@ the overhead (every FBNet network has exactly one stage-first block per stage, s
 move between those blocks and the overhead without changing any prediction); the keys model
 then takes, among the equally good solutions, the one closest to the features model's per-block
 values, and lists those keys (``tied_to_overhead``). Only held-out rows are ever scored.
+
+A device that drifted while its file was recorded (``drift.residual_lag1_autocorr`` high; the
+summary warns) can be fitted with ``drift_window``: see :mod:`nas.lutkit._drift`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from nas._errors import NasError
 from nas.blocks import Block
 from nas.latency import FEATURES, Calibration, Entry, LatencyTable
 from nas.latency._enumerate import enumerate_blocks
+from nas.lutkit._drift import lag1_autocorr, session_drift
 from nas.lutkit._features import block_features
 from nas.lutkit._help_devices import help_device
 from nas.lutkit._measurements import Measurements, split_rows
@@ -44,6 +48,8 @@ from nas.lutkit._metrics import layer_op_baseline, scores
 from nas.lutkit._sources import HELP_CITATION, HELP_SOURCE
 
 FIT_MODELS = ("auto", "keys", "features")
+DRIFT_ROUNDS = 3  # fit, estimate the drift, refit on de-drifted timings (twice)
+DRIFT_WARN = 0.5  # lag-1 autocorrelation of residuals above which the summary warns
 LOSSES = ("huber", "l2")
 
 
@@ -56,6 +62,7 @@ class FitOptions:
     huber: float = 0.05
     rounds: int = 10
     scale: bool = False
+    drift_window: int = 0
 
     def __post_init__(self) -> None:
         if self.model not in FIT_MODELS:
@@ -64,6 +71,8 @@ class FitOptions:
             raise NasError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
         if not self.huber > 0 or self.rounds < 1:
             raise NasError("huber must be > 0 and rounds >= 1")
+        if self.drift_window < 0:
+            raise NasError(f"--drift-window must be >= 0 rows (0: off), got {self.drift_window}")
 
 
 @dataclass
@@ -131,17 +140,54 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
     for r, net in enumerate(nets):
         for k, c in net.items():
             counts[r, kidx[k]] = c
-    fit = _fit_model("features", blocks, counts[train], y_all[train], options)
-    if model == "keys":  # the features fit only breaks the keys fit's ties (see _resolve_gauge)
-        fit = _fit_model("keys", blocks, counts[train], y_all[train], options, prior=fit.values)
-    scale = best_scale(fit.train_pred, y_all[train]) if options.scale else 1.0
+    known = np.zeros(len(y_all), dtype=bool)
+    known[train] = True
+    drift = np.ones(len(y_all))
+    for _ in range(DRIFT_ROUNDS if options.drift_window else 1):
+        y_fit = y_all / drift
+        fit = _fit_model("features", blocks, counts[train], y_fit[train], options)
+        if model == "keys":  # the features fit only breaks the keys fit's ties (_resolve_gauge)
+            fit = _fit_model("keys", blocks, counts[train], y_fit[train], options,
+                             prior=fit.values)
+        if options.drift_window:
+            pred_all = counts @ fit.values + fit.overhead
+            drift = session_drift(y_all / np.maximum(pred_all, 1e-12), known,
+                                  options.drift_window)
+    scale = best_scale(fit.train_pred, y_all[train] / drift[train]) if options.scale else 1.0
     table = _make_table(meas, column, device_name, model, options, blocks, fit.values,
                         fit.unknown, counts[train], scale, fit.overhead)
     pick = lambda mask: [k for k, m in zip(blocks, mask, strict=True) if m]  # noqa: E731
     summary = _summary(meas, column, table, model, options, train, test, y_all, archs, scale,
                        fit.overhead, pick(fit.inside), pick(fit.unknown), fit.constant,
                        pick(fit.gauge))
+    _drift_summary(summary, table, options, archs, meas, y_all, drift, train, test)
     return FitResult(table, summary)
+
+
+def _drift_summary(summary: dict[str, Any], table: LatencyTable, options: FitOptions,
+                   archs: list[Any], meas: Measurements, y: np.ndarray, drift: np.ndarray,
+                   train: np.ndarray, test: np.ndarray) -> None:
+    """Add the drift diagnostics (and, with a drift window, the drift-corrected held-out
+    scores) to ``summary`` and to the table's record of its fit."""
+    pred = table.predict_many(archs, classes=meas.classes, in_channels=meas.in_channels)
+    rel = y / pred - 1.0
+    info: dict[str, Any] = {"window": options.drift_window or None,
+                            "residual_lag1_autocorr": lag1_autocorr(rel[train])}
+    if options.drift_window:
+        info["factor_p5_p50_p95"] = [float(v) for v in np.percentile(drift[train], [5, 50, 95])]
+        info["residual_lag1_autocorr_corrected"] = lag1_autocorr(
+            (y / drift / pred - 1.0)[train])
+        summary["held_out_drift_corrected"] = (
+            scores(y[test] / drift[test], pred[test]) if len(test) else None)
+        table.measurement["fit"]["held_out_drift_corrected"] = summary[
+            "held_out_drift_corrected"]
+    elif (info["residual_lag1_autocorr"] or 0.0) > DRIFT_WARN:
+        summary["warnings"] = [
+            f"training residuals are correlated in file order (lag-1 autocorrelation "
+            f"{info['residual_lag1_autocorr']:.2f}): the device drifted while it was measured; "
+            "--drift-window K models that (see the README)"]
+    summary["drift"] = info
+    table.measurement["fit"]["drift"] = info
 
 
 @dataclass

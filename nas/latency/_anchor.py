@@ -1,0 +1,58 @@
+"""Anchor networks: the machine's speed drift, measured and divided out.
+
+A shared or throttling machine does not run at one speed: on a cloud VM the same network's
+fastest time moves by 10% and more from one minute to the next (other tenants share the socket's
+cache and power budget), so a table built in one minute and networks timed in another disagree
+by that much, whatever the table. Every measuring session therefore also times an *anchor*: one
+fixed network per table config, timed inside every chunk it measures (interleaved with the
+blocks or networks of that chunk). ``nas lut build`` records the anchor's typical time in the
+config (``configs[i].anchor``: arch and ms, the median over the build's chunks). Calibration and
+validation divide each chunk's timings by ``anchor now / anchor at build``, so that network
+timings are on the same footing as the blocks; validation reports the raw figures too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nas.arch import Arch
+from nas.latency._enumerate import restrict_space
+from nas.space import SearchSpace
+
+ANCHOR_STREAM = 0xA2C4
+
+
+def config_key(space: str, resolution: int, classes: int, in_channels: int) -> str:
+    """How a config is named in anchors: ``space/resolution/classes/in_channels``."""
+    return f"{space}/{int(resolution)}/{int(classes)}/{int(in_channels)}"
+
+
+def anchor_arch(space: SearchSpace, resolution: int, widths: list[float] | None) -> Arch:
+    """The config's anchor: a fixed sample of the space at that resolution (and widths)."""
+    sub = restrict_space(space, [int(resolution)], widths or None)
+    return sub.sample(np.random.default_rng([ANCHOR_STREAM, int(resolution)]))
+
+
+def anchor_record(arch: Arch, chunk_mins: list[float],
+                  previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a config stores: the anchor's arch, its fastest time in each chunk of the build
+    (``chunk_ms``, kept across resumed sittings) and their median (``ms``)."""
+    if previous and previous.get("arch") == arch.text:
+        chunk_mins = [*map(float, previous.get("chunk_ms", [])), *chunk_mins]
+    return {"arch": arch.text, "ms": float(np.median(chunk_mins)),
+            "chunk_ms": [round(float(m), 6) for m in chunk_mins],
+            "spread_pct": round(float(100 * (max(chunk_mins) / min(chunk_mins) - 1)), 2)}
+
+
+def table_anchors(configs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Arch, float]]:
+    """``config_key -> (anchor arch, ms at build)`` for the configs that recorded one."""
+    out = {}
+    for c in configs:
+        rec = c.get("anchor")
+        if isinstance(rec, Mapping) and "arch" in rec and "ms" in rec:
+            key = config_key(c["space"], c["resolution"], c["classes"], c["in_channels"])
+            out[key] = (Arch.parse(str(rec["arch"])), float(rec["ms"]))
+    return out
