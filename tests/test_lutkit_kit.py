@@ -95,6 +95,25 @@ def test_round_trip_runner_import_validate(kit: Path, tmp_path: Path, capsys) ->
     assert val["n"] == 3 and val["backend"] == "onnxruntime" and val["mape"] >= 0
 
 
+def test_import_kit_statistic_chooses_what_the_table_predicts_from(kit: Path, tmp_path: Path
+                                                                   ) -> None:
+    results = tmp_path / "results.csv"
+    assert run_kit(kit, results).returncode == 0
+    for statistic in ("median", "min"):
+        assert main(["lut", "import-kit", str(results), "--kit", str(kit), "--statistic",
+                     statistic, "--out", str(tmp_path / f"{statistic}.json")]) == 0
+    by_median, by_min = (load_table(tmp_path / f"{s}.json") for s in ("median", "min"))
+    assert (by_median.statistic, by_min.statistic) == ("median", "min")
+    keys = list(by_min.entries)
+    blocks = [b for b in enumerate_blocks(get_space(read_manifest(kit)["space_file"]),
+                                          resolutions=[16], classes=10) if b.key in keys]
+    assert by_min.predict_blocks(blocks) == pytest.approx(
+        sum(by_min.entries[b.key].min for b in blocks))
+    assert by_median.predict_blocks(blocks) == pytest.approx(
+        sum(by_median.entries[b.key].median for b in blocks))
+    assert by_min.predict_blocks(blocks) < by_median.predict_blocks(blocks)
+
+
 def test_import_kit_refuses_foreign_or_broken_results(kit: Path, tmp_path: Path) -> None:
     results = tmp_path / "r.csv"
     proc = run_kit(kit, results, "--limit", "2")

@@ -59,6 +59,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("results", help="results CSV written by the kit's run_kit.py")
     p.add_argument("--kit", required=True, help="the kit folder (its manifest.json)")
     p.add_argument("--device-name", help="device name to record (default: the runner's)")
+    p.add_argument("--statistic", choices=("median", "min"), default="median",
+                   help="what the table predicts from: each block's median time (default), or "
+                        "its fastest (steadier on a shared or throttling device)")
     p.add_argument("--out", required=True, help="table file to write (.json)")
     p.set_defaults(func=cmd_import_kit)
 
@@ -151,7 +154,8 @@ def cmd_import_kit(args: argparse.Namespace) -> int:
     from nas.lutkit import import_kit_results
 
     out = _out(args.out)
-    table, summary = import_kit_results(args.results, args.kit, device_name=args.device_name)
+    table, summary = import_kit_results(args.results, args.kit, device_name=args.device_name,
+                                        statistic=args.statistic)
     table.write(out)
     print_json({"out": str(out), "id": table.id, "content_hash": table.content_hash, **summary})
     return 0

@@ -45,9 +45,13 @@ def read_results(path: str | Path) -> tuple[dict[str, Any], list[dict[str, str]]
     return fp, rows
 
 
-def import_kit_results(results: str | Path, kit: str | Path, *, device_name: str | None = None
-                       ) -> tuple[LatencyTable, dict[str, Any]]:
-    """The table of a kit run (entries keyed by the kit's block keys) and a summary."""
+def import_kit_results(results: str | Path, kit: str | Path, *, device_name: str | None = None,
+                       statistic: str = "median") -> tuple[LatencyTable, dict[str, Any]]:
+    """The table of a kit run (entries keyed by the kit's block keys) and a summary.
+
+    ``statistic`` is what the table predicts from (``median`` or ``min`` of each block's
+    timings); calibration and validation then use the same statistic of whole networks.
+    """
     manifest = read_manifest(kit)
     fp, rows = read_results(results)
     if fp.get("kit_id") != manifest["kit_id"]:
@@ -75,6 +79,7 @@ def import_kit_results(results: str | Path, kit: str | Path, *, device_name: str
                          source=f"nas lut kit {manifest['kit_id']} timed by run_kit.py",
                          notes=f"Block models run with onnxruntime {fp.get('onnxruntime')} "
                                f"({provider}, {fp.get('threads')} threads).")
+    table.set_statistic(statistic)
     fallbacks = []
     for i, row in enumerate(rows):
         if row["key"] not in keys:
