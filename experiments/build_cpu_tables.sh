@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi
 WORK=${WORK:-build/latency_tables}
 ROUNDS=${ROUNDS:-7}
-CAL_N=${CAL_N:-40}
+CAL_N=${CAL_N:-80}
 VAL_N=${VAL_N:-50}
 STAT=${STAT:-min}
 if [ "${QUICK:-0}" = 1 ]; then ROUNDS=3; CAL_N=20; VAL_N=${VAL_N_QUICK:-10}; fi
