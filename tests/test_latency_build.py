@@ -14,9 +14,9 @@ from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cli._main import main
 from nas.latency import load_table, read_table
+from nas.latency._anchor import config_key, table_anchors
 from nas.latency._build import build_table, partial_path
 from nas.latency._enumerate import enumerate_blocks
-from nas.latency._anchor import config_key, table_anchors
 from nas.latency._networks import (
     STREAM_VALIDATION,
     calibrate_table,
