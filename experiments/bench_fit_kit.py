@@ -6,8 +6,8 @@ onnxruntime, 1 thread) for the raw kit table, then ``nas lut calibrate`` on sepa
 ``nas lut validate`` again.
 
 Run in a quiet window (it times things): ``python experiments/bench_fit_kit.py`` (defaults:
-mobilenet_v3 at 224x224, 1000 classes, width 1.0, 30 validation networks; the table
-predicts from each block's fastest run, ``--statistic median`` for the median). ``--quick`` is a reduced
+mobilenet_v3 at 224x224, 1000 classes, width 1.0, 30 validation networks; the table predicts
+from each block's fastest run, ``--statistic median`` for the median). ``--quick`` is a reduced
 smoke run whose figures are noisy.
 """
 
