@@ -35,8 +35,13 @@ def machine_line() -> str:
 
 def write_section(name: str, title: str, body: str) -> None:
     """Replace (or append) section ``name`` of RESULTS.md with ``title``, the machine line and ``body``."""
+    replace_section(name, f"<!-- BEGIN {name} -->\n## {title}\n\n{machine_line()}\n\n{body.strip()}\n"
+                          f"<!-- END {name} -->")
+
+
+def replace_section(name: str, block: str) -> None:
+    """Replace (or append) section ``name`` of RESULTS.md with ``block``, its BEGIN/END markers included."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    block = f"<!-- BEGIN {name} -->\n## {title}\n\n{machine_line()}\n\n{body.strip()}\n<!-- END {name} -->"
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)

@@ -20,12 +20,12 @@ import datetime
 import json
 import os
 import platform
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _results import replace_section
 
 from nas.latency import LatencyTable, load_table, read_table
 from nas.latency._anchor import table_anchors
@@ -233,14 +233,6 @@ def render(results: list[dict[str, Any]], n: int, seconds: float | None, rescore
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = ROOT / "RESULTS.md", section: str = SECTION) -> None:
-    """Replace only this benchmark's section of RESULTS.md (append it when absent)."""
-    old = path.read_text() if path.is_file() else "# Benchmark results\n"
-    pattern = re.compile(rf"<!-- BEGIN {section} -->.*?<!-- END {section} -->", re.S)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    path.write_text(new.rstrip() + "\n")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tables", nargs="+", help="table ids or files (required unless --render)")
@@ -261,8 +253,8 @@ def main() -> None:
     out_rel = os.path.relpath(args.out, ROOT.parent)
     if args.render:
         recorded = json.loads((Path(args.out) / "summary.json").read_text())
-        write_section(render(recorded, args.n, None, section=args.section, title=args.title,
-                             out_dir=out_rel), section=args.section)
+        replace_section(args.section, render(recorded, args.n, None, section=args.section,
+                                             title=args.title, out_dir=out_rel))
         return
     if not args.tables:
         ap.error("--tables is required unless --render")
@@ -307,8 +299,9 @@ def main() -> None:
     results = list(merged.values())
     (out / "summary.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     if not args.no_results:
-        write_section(render(results, args.n, seconds, args.rescore, section=args.section,
-                             title=args.title, out_dir=out_rel), section=args.section)
+        replace_section(args.section, render(results, args.n, seconds, args.rescore,
+                                             section=args.section, title=args.title,
+                                             out_dir=out_rel))
 
 
 if __name__ == "__main__":
