@@ -84,11 +84,13 @@ def sample_items(table: LatencyTable, n: int, seed: int, stream: int,
 @dataclass(frozen=True)
 class NetworkTimings:
     """Timed networks: ``entries`` (divided by the drift when anchors were timed), ``raw``
-    (as timed) and ``drift`` (per network: anchor now / anchor at build; 1.0 without one)."""
+    (as timed), ``drift`` (per network: anchor now / anchor at build; 1.0 without one) and
+    ``anchor_ms`` (per network: its config's anchor timed in the same chunk; None without one)."""
 
     entries: list[Entry]
     raw: list[Entry]
     drift: list[float]
+    anchor_ms: list[float | None]
 
 
 def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0, chunk: int = 16,
@@ -107,7 +109,7 @@ def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0
     rng = np.random.default_rng([seed, 0x5EED])
     net_settings = Settings(**{**settings.to_dict(), **NETWORK_TIMING, **(timing or {})})
     anchors = anchors or {}
-    out = NetworkTimings([], [], [])
+    out = NetworkTimings([], [], [], [])
     with pinned(settings), tqdm(total=len(items), desc=desc, unit="net", disable=not progress,
                                 file=sys.stderr) as bar:
         for start in range(0, len(items), chunk):
@@ -121,13 +123,13 @@ def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0
                                                    in_channels=int(k.split("/")[3])),
                                     net_settings) for k in here]
             samples = measure_interleaved(runners, net_settings, rng)
-            factor = {k: float(s.min()) / anchors[k][1]
-                      for k, s in zip(here, samples[len(part):], strict=True)}
+            now = {k: float(s.min()) for k, s in zip(here, samples[len(part):], strict=True)}
             for key, s in zip(keys, samples[:len(part)], strict=True):
-                f = factor.get(key, 1.0)
+                f = now[key] / anchors[key][1] if key in now else 1.0
                 out.raw.append(Entry.from_samples(s))
                 out.entries.append(Entry.from_samples(s / f))
                 out.drift.append(f)
+                out.anchor_ms.append(now.get(key))
             bar.update(len(part))
     return out
 
