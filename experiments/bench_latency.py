@@ -65,11 +65,12 @@ def prediction_speed(table: LatencyTable, n: int = 2000, seed: int = 7) -> dict[
             "predict_many_per_s_cold": n / many_cold, "predict_many_per_s_cached": n / many_warm}
 
 
-def repeatability(table: LatencyTable, val: dict[str, Any], n: int, per_res: int, seed: int
-                  ) -> dict[str, dict[str, float]]:
-    """Re-measure the first ``per_res`` validation networks of each resolution and compare with
-    the validation's measurement: the noise floor of the measured side (mean |diff| %), for the
-    median and for the min of each network's timings."""
+def repeatability(table: LatencyTable, val: dict[str, Any], n: int, per_res: int, seed: int,
+                  passes: int = 1) -> dict[str, dict[str, float]]:
+    """Re-measure the first ``per_res`` validation networks of each resolution (with as many
+    passes as the validation) and compare with the validation's measurement: the noise floor
+    of the measured side (mean |diff| %), for the median and for the min of each network's
+    timings."""
     import csv
 
     from scipy.stats import kendalltau
@@ -91,7 +92,7 @@ def repeatability(table: LatencyTable, val: dict[str, Any], n: int, per_res: int
     for res in sorted({it.arch.resolution for it in items}):
         pick = [it for it in items if it.arch.resolution == res][:per_res]
         again = measure_items(pick, table_settings(table), seed=seed + 1, progress=False,
-                              anchors=table_anchors(table.configs)).entries
+                              anchors=table_anchors(table.configs), passes=passes).entries
         out[str(res)] = {stat: float(np.mean([
             abs(e.value(stat) / float(first[it.arch.text][f"measured_{stat}_ms"]) - 1) * 100
             for it, e in zip(pick, again, strict=True)])) for stat in ("median", "min")}
@@ -139,11 +140,22 @@ def _repeat(table: LatencyTable, val: dict[str, Any], args: argparse.Namespace,
     old = previous.get("repeat_mean_abs_diff_pct", {})
     if args.rescore and old and all(isinstance(v, dict) for v in old.values()):
         return dict(old)
-    return repeatability(table, val, args.n, args.repeat, args.seed) if args.repeat > 0 else {}
+    return (repeatability(table, val, args.n, args.repeat, args.seed, args.passes)
+            if args.repeat > 0 else {})
 
 
 def _load(x: list[float] | None) -> str:
     return "—" if not x else f"{x[0]:.1f} / {x[1]:.1f}"
+
+
+def _passes_text(results: list[dict[str, Any]]) -> str:
+    """How many passes each network was measured in (runs before --passes existed: 1)."""
+    passes = sorted({int(r["validation"].get("passes", 1)) for r in results})
+    if passes == [1]:
+        return ""
+    return (f" in {' / '.join(map(str, passes))} independent passes (fresh network instances, "
+            "new order and chunks; the median of the passes' values, and the re-measurement "
+            "likewise)")
 
 
 def _fmt(x: Any, spec: str) -> str:
@@ -172,7 +184,8 @@ def render(results: list[dict[str, Any]], n: int, seconds: float | None, rescore
         f"{_runs(results)}. Tables measured with "
         "1 thread, batch 1, float32. Validation: "
         f"{n} held-out random archs per config (224 px / 3 ch / 1000 classes, and 32 px / 1 ch / "
-        "10 classes), each measured end-to-end here with the table's backend; the FLOPs baseline "
+        "10 classes), each measured end-to-end here with the table's backend"
+        + _passes_text(results) + "; the FLOPs baseline "
         "(latency = a·MACs, one a per resolution) is fitted on the calibration networks. "
         + ("Rescored (`--rescore`) on the networks the previous run measured, after a refit; "
            if rescored else "")
@@ -241,6 +254,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench_latency_out"))
     ap.add_argument("--repeat", type=int, default=50,
                     help="re-measure this many validation networks per resolution (noise floor)")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="measure each network in this many independent passes (median)")
     ap.add_argument("--rescore", action="store_true",
                     help="no measuring: score the tables (e.g. refit) on the networks the last "
                          "run measured (OUT/validate_<id>.csv); repeatability is carried over")
@@ -271,7 +286,8 @@ def main() -> None:
             val = {**rescore_csv(table, csv_path), "csv": str(csv_path),
                    "seconds": previous.get(table.id, {}).get("validation", {}).get("seconds", 0.0)}
         else:
-            val = validate_table(table, n=args.n, seed=args.seed, out_dir=args.out)
+            val = validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
+                                 passes=args.passes)
         cal = table.calibration
         results.append({
             "table": table.id, "content_hash": table.content_hash, "entries": len(table),

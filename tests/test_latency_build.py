@@ -127,6 +127,43 @@ def test_networks_are_divided_by_the_anchor_drift(tiny_table: Path) -> None:
     assert plain.anchor_ms == [None] * 4
 
 
+def test_passes_measure_fresh_networks_and_take_the_median(tiny_table: Path) -> None:
+    table = read_table(tiny_table)
+    items = sample_items(table, 5, 0, STREAM_VALIDATION)
+    settings = table_settings(table)
+    timing = {"rounds": 2, "round_ms": 2.0}
+    timed = measure_items(items, settings, chunk=2, timing=timing, progress=False, passes=3,
+                          anchors=table_anchors(table.configs))
+    assert len(timed.pass_entries) == 3 and all(len(p) == 5 for p in timed.pass_entries)
+    for i, entry in enumerate(timed.entries):
+        per_pass = [p[i] for p in timed.pass_entries]
+        assert entry.min == pytest.approx(float(np.median([e.min for e in per_pass])))
+        assert entry.median == pytest.approx(float(np.median([e.median for e in per_pass])))
+        assert entry.n == sum(e.n for e in per_pass)
+        # Each pass timed the network anew: three different sets of samples.
+        assert len({e.mean for e in per_pass}) == 3
+    # Pass 1 is the single-pass measurement (same order, same random stream).
+    one = measure_items(items, settings, chunk=2, timing=timing, progress=False, passes=1,
+                        anchors=table_anchors(table.configs))
+    assert one.pass_entries == [] and len(one.entries) == 5
+    with pytest.raises(NasError, match="--passes must be >= 1"):
+        measure_items(items, settings, progress=False, passes=0)
+
+
+def test_validate_with_passes_reports_the_devices_repeatability(
+        tiny_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lut", "validate", str(tiny_table), "--n", "4", "--seed", "3", "--passes", "2",
+                 "--no-progress"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["passes"] == 2 and out["n"] == 4
+    rep = out["repeatability"]["32"]
+    assert rep["n"] == 4 and -1.0 <= rep["kendall_tau_pass1_vs_pass2"] <= 1.0
+    assert rep["mean_abs_diff_pct"] > 0  # two independent timings never agree to the bit
+    assert main(["lut", "validate", str(tiny_table), "--n", "2", "--passes", "0",
+                 "--no-progress"]) == 2
+    assert "--passes must be >= 1" in capsys.readouterr().err
+
+
 def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Path) -> None:
     out = tmp_path / "interrupted.json"
     space = get_space(tiny_space)

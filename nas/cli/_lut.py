@@ -49,6 +49,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write here instead of over the table")
     p.add_argument("--refit", action="store_true",
                    help="refit on the networks the calibration already measured (no measuring)")
+    p.add_argument("--passes", type=int, default=1,
+                   help="measure each network in this many independent passes (fresh instances, "
+                        "new order) and use the median: less noise, N times the time")
     p.add_argument("--statistic", choices=("median", "min"),
                    help="switch the statistic predictions use (entries keep both)")
     p.add_argument("--no-progress", action="store_true")
@@ -74,6 +77,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--approximate", action="store_true")
     p.add_argument("--timer", choices=("auto", "wall", "thread_cpu"),
                    help="clock for the networks (default: the table's)")
+    p.add_argument("--passes", type=int, default=1,
+                   help="measure each network in this many independent passes (fresh instances, "
+                        "new order) and use the median: less noise, N times the time")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_validate)
@@ -127,7 +133,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.refit:
         cal = refit_calibration(table)
     else:
-        cal = calibrate_table(table, n=args.n, seed=args.seed, progress=not args.no_progress)
+        cal = calibrate_table(table, n=args.n, seed=args.seed, progress=not args.no_progress,
+                              passes=args.passes)
     path = table.write(args.out or table.path or f"{table.id}.json")
     print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
                 "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
@@ -155,5 +162,5 @@ def cmd_validate(args: argparse.Namespace) -> int:
     table = load_table(args.table)
     print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
                               approximate=args.approximate, timer=args.timer,
-                              progress=not args.no_progress))
+                              progress=not args.no_progress, passes=args.passes))
     return 0

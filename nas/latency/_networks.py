@@ -6,7 +6,7 @@ import datetime
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -85,53 +85,98 @@ def sample_items(table: LatencyTable, n: int, seed: int, stream: int,
 class NetworkTimings:
     """Timed networks: ``entries`` (divided by the drift when anchors were timed), ``raw``
     (as timed), ``drift`` (per network: anchor now / anchor at build; 1.0 without one) and
-    ``anchor_ms`` (per network: its config's anchor timed in the same chunk; None without one)."""
+    ``anchor_ms`` (per network: its config's anchor timed in the same chunk; None without one).
+    With several passes these combine the passes (see :func:`combine_passes`), and
+    ``pass_entries`` holds each pass's ``entries`` (pass-major, item order)."""
 
     entries: list[Entry]
     raw: list[Entry]
     drift: list[float]
     anchor_ms: list[float | None]
+    pass_entries: list[list[Entry]] = field(default_factory=list)
 
 
 def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0, chunk: int = 16,
                   timing: dict[str, Any] | None = None, progress: bool = True,
                   desc: str = "networks",
-                  anchors: Mapping[str, tuple[Arch, float]] | None = None) -> NetworkTimings:
+                  anchors: Mapping[str, tuple[Arch, float]] | None = None,
+                  passes: int = 1) -> NetworkTimings:
     """Time each network end-to-end (same backend, settings and clock as the blocks).
 
     ``timing`` overrides :data:`NETWORK_TIMING` (rounds, round_ms, min_reps, max_reps,
     warmup_ms). ``anchors`` (``config_key -> (arch, ms at build)``, see
     :mod:`nas.latency._anchor`): each chunk also times the anchor of every config it holds, and
     its networks' timings are divided by ``anchor now / anchor at build``.
+
+    ``passes``: measure every network this many times, each pass with freshly built networks,
+    in a new order and so in other chunks. On a shared machine most of a network's measurement
+    noise is not removed by more rounds inside one pass (a network instance and the minutes it
+    is timed in have their own speed), but it is by independent passes: the result is the
+    median of the passes' statistics.
     """
     from tqdm import tqdm
 
+    if passes < 1:
+        raise NasError(f"--passes must be >= 1, got {passes}")
     rng = np.random.default_rng([seed, 0x5EED])
     net_settings = Settings(**{**settings.to_dict(), **NETWORK_TIMING, **(timing or {})})
-    anchors = anchors or {}
+    runs = []
+    with pinned(settings), tqdm(total=len(items) * passes, desc=desc, unit="net",
+                                disable=not progress, file=sys.stderr) as bar:
+        for p in range(passes):
+            order = np.arange(len(items)) if p == 0 else rng.permutation(len(items))
+            one = _one_pass([items[i] for i in order], net_settings, rng, chunk, anchors or {},
+                            bar)
+            back = np.argsort(order)
+            runs.append(NetworkTimings(*([getattr(one, f)[i] for i in back]
+                                         for f in ("entries", "raw", "drift", "anchor_ms"))))
+    return runs[0] if passes == 1 else combine_passes(runs)
+
+
+def _one_pass(items: Sequence[NetItem], net_settings: Settings, rng: np.random.Generator,
+              chunk: int, anchors: Mapping[str, tuple[Arch, float]], bar: Any) -> NetworkTimings:
     out = NetworkTimings([], [], [], [])
-    with pinned(settings), tqdm(total=len(items), desc=desc, unit="net", disable=not progress,
-                                file=sys.stderr) as bar:
-        for start in range(0, len(items), chunk):
-            part = items[start:start + chunk]
-            keys = [_config(it) for it in part]
-            here = [k for k in dict.fromkeys(keys) if k in anchors]
-            runners = [make_runner(arch_to_blocks(it.arch, classes=it.classes,
-                                                  in_channels=it.in_channels), net_settings)
-                       for it in part]
-            runners += [make_runner(arch_to_blocks(anchors[k][0], classes=int(k.split("/")[2]),
-                                                   in_channels=int(k.split("/")[3])),
-                                    net_settings) for k in here]
-            samples = measure_interleaved(runners, net_settings, rng)
-            now = {k: float(s.min()) for k, s in zip(here, samples[len(part):], strict=True)}
-            for key, s in zip(keys, samples[:len(part)], strict=True):
-                f = now[key] / anchors[key][1] if key in now else 1.0
-                out.raw.append(Entry.from_samples(s))
-                out.entries.append(Entry.from_samples(s / f))
-                out.drift.append(f)
-                out.anchor_ms.append(now.get(key))
-            bar.update(len(part))
+    for start in range(0, len(items), chunk):
+        part = items[start:start + chunk]
+        keys = [_config(it) for it in part]
+        here = [k for k in dict.fromkeys(keys) if k in anchors]
+        runners = [make_runner(arch_to_blocks(it.arch, classes=it.classes,
+                                              in_channels=it.in_channels), net_settings)
+                   for it in part]
+        runners += [make_runner(arch_to_blocks(anchors[k][0], classes=int(k.split("/")[2]),
+                                               in_channels=int(k.split("/")[3])),
+                                net_settings) for k in here]
+        samples = measure_interleaved(runners, net_settings, rng)
+        now = {k: float(s.min()) for k, s in zip(here, samples[len(part):], strict=True)}
+        for key, s in zip(keys, samples[:len(part)], strict=True):
+            f = now[key] / anchors[key][1] if key in now else 1.0
+            out.raw.append(Entry.from_samples(s))
+            out.entries.append(Entry.from_samples(s / f))
+            out.drift.append(f)
+            out.anchor_ms.append(now.get(key))
+        bar.update(len(part))
     return out
+
+
+def _median_entry(entries: Sequence[Entry]) -> Entry:
+    """One entry from several passes' entries of a network: the median of each statistic."""
+    def med(name: str) -> float | None:
+        vals = [getattr(e, name) for e in entries]
+        return None if any(v is None for v in vals) else float(np.median(vals))
+    return Entry(median=med("median"), n=sum(e.n for e in entries), mean=med("mean"),
+                 p90=med("p90"), std=med("std"), min=med("min"))
+
+
+def combine_passes(runs: Sequence[NetworkTimings]) -> NetworkTimings:
+    """Several passes over the same networks (each in item order) as one measurement."""
+    n = len(runs[0].entries)
+    anchors = [[r.anchor_ms[i] for r in runs] for i in range(n)]
+    return NetworkTimings(
+        entries=[_median_entry([r.entries[i] for r in runs]) for i in range(n)],
+        raw=[_median_entry([r.raw[i] for r in runs]) for i in range(n)],
+        drift=[float(np.median([r.drift[i] for r in runs])) for i in range(n)],
+        anchor_ms=[None if None in a else float(np.median(a)) for a in anchors],  # type: ignore[arg-type]
+        pass_entries=[list(r.entries) for r in runs])
 
 
 def _config(item: NetItem) -> str:
@@ -155,8 +200,12 @@ def sample_record(table: LatencyTable, item: NetItem, measured: Entry) -> dict[s
 
 
 def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
-                    timing: dict[str, Any] | None = None, progress: bool = True) -> Calibration:
+                    timing: dict[str, Any] | None = None, progress: bool = True,
+                    passes: int = 1) -> Calibration:
     """Measure ``n`` sampled networks per config end-to-end and fit the table's calibration.
+
+    ``passes``: measure each network in that many independent passes (see
+    :func:`measure_items`); less noise in the calibration, ``passes`` times the time.
 
     The calibration (coefficients and the measured networks) is set on ``table``; write the
     table to keep it.
@@ -170,11 +219,12 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
         raise NasError(f"{table.where} lacks {len(missing)} keys its configs need, e.g. "
                        f"{sorted(missing)[0]}; finish `nas lut build` first")
     timed = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
-                          desc="calibrate", anchors=table_anchors(table.configs))
+                          desc="calibrate", anchors=table_anchors(table.configs),
+                          passes=passes)
     measured = timed.entries
     samples = [{**sample_record(table, it, m), "anchor_drift": f}
                for it, m, f in zip(items, measured, timed.drift, strict=True)]
-    meta = {"n_per_config": n, "seed": seed, "networks": len(items),
+    meta = {"n_per_config": n, "seed": seed, "networks": len(items), "passes": passes,
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
             "timing": {**NETWORK_TIMING, **(timing or {})},
             "seconds": round(time.perf_counter() - t0, 2), **drift_summary(timed.drift)}

@@ -77,6 +77,7 @@ def validate_table(
     timer: str | None = None,
     timing: dict[str, Any] | None = None,
     progress: bool = True,
+    passes: int = 1,
 ) -> dict[str, Any]:
     """Measure ``n`` held-out networks per table config on this device and score the table.
 
@@ -86,7 +87,11 @@ def validate_table(
         resolution, plus the paths of the CSV and PNG written to ``out_dir``. ``timer``
         measures the networks with another clock than the table's (e.g. ``wall`` to check a
         ``thread_cpu`` table against wall time in a quiet window); ``timing`` overrides how
-        networks are timed (see :func:`nas.latency._networks.measure_items`).
+        networks are timed (see :func:`nas.latency._networks.measure_items`). ``passes``
+        measures every network (and the baseline's sample, when there is no calibration) in
+        that many independent passes and scores the median; with 2 or more, ``repeatability``
+        gives per resolution how well this device's first two passes agree (Kendall τ, mean
+        |difference| %): the noise one pass carries, the ceiling a single pass puts on τ.
     """
     t0 = time.perf_counter()
     settings = table_settings(table, **({"timer": timer} if timer else {}))
@@ -104,14 +109,17 @@ def validate_table(
     if not cal_items:  # no calibration: fit the baseline on a separate measured sample
         cal_items = sample_items(table, n, seed, STREAM_CALIBRATION, {it.ident for it in items})
         cal_entries = measure_items(cal_items, settings, seed=seed, timing=timing,
-                                    progress=progress, desc="baseline fit", anchors=anchors).entries
+                                    progress=progress, desc="baseline fit", anchors=anchors,
+                                    passes=passes).entries
         baseline_fit = "separate sample (table has no calibration)"
     timed = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
-                          desc="validate", anchors=anchors)
+                          desc="validate", anchors=anchors, passes=passes)
     measured = timed.entries
     out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
                                                    approximate=approximate)
-    out.update(clock=settings.clock, seed=seed, **drift_summary(timed.drift))
+    out.update(clock=settings.clock, seed=seed, passes=passes, **drift_summary(timed.drift))
+    if len(timed.pass_entries) >= 2:
+        out["repeatability"] = pass_repeatability(items, timed.pass_entries, table.statistic)
     if anchors:  # the same networks against their timings as taken (drift not divided out)
         res = np.array([it.arch.resolution for it in items])
         raw = np.array([m.value(table.statistic) for m in timed.raw])
@@ -128,6 +136,22 @@ def validate_table(
         out["png"] = str(_write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred,
                                     flops))
     out["seconds"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def pass_repeatability(items: Sequence[NetItem], pass_entries: Sequence[Sequence[Entry]],
+                       statistic: str) -> dict[str, dict[str, Any]]:
+    """Per resolution: Kendall τ and mean |difference| % between the first two passes."""
+    from scipy.stats import kendalltau
+
+    res = np.array([it.arch.resolution for it in items])
+    a, b = (np.array([e.value(statistic) for e in p]) for p in pass_entries[:2])
+    out = {}
+    for r in sorted(set(res.tolist())):
+        x, y = a[res == r], b[res == r]
+        tau = float(kendalltau(x, y).statistic) if len(x) > 1 else float("nan")
+        out[str(r)] = {"n": len(x), "kendall_tau_pass1_vs_pass2": _none_if_nan(tau),
+                       "mean_abs_diff_pct": float(np.mean(np.abs(y / x - 1)) * 100)}
     return out
 
 
