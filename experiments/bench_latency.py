@@ -200,13 +200,16 @@ def render(results: list[dict[str, Any]], n: int, seconds: float | None, rescore
         "between those two measurements (the most any predictor can reach against this "
         "device); 'vs 2 measurements' scores the table against the geometric mean of both "
         "measurements (half the measured side's noise); 'other statistic' scores the "
-        "same networks with the table refit for the other statistic (median <-> min).",
+        "same networks with the table refit for the other statistic (median <-> min); 'one "
+        "pass vs another' compares the validation's first two passes (with --passes >= 2): "
+        "how far a single pass agrees with itself.",
         "",
         "| table | res | n | within ±10% | Kendall τ | MAPE % | raw timings: within ±10% / τ "
         "| anchor drift p5 – p95 | naive sum: within ±10% / MAPE % "
         "| FLOPs baseline: within ±10% / τ / MAPE % | re-measure diff % | test-retest τ "
-        "| vs 2 measurements: within ±10% / τ | other statistic: within ±10% / τ |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| vs 2 measurements: within ±10% / τ | other statistic: within ±10% / τ "
+        "| one pass vs another: τ / diff % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         alt = r["other_statistic"]
@@ -227,7 +230,10 @@ def render(results: list[dict[str, Any]], n: int, seconds: float | None, rescore
                 f"{_fmt(rep.get('retest_tau', {}).get(r['statistic']), '.3f')} | "
                 + (f"{two['within_10pct']:.0%} / {_fmt(two['kendall_tau'], '.3f')} | "
                    if (two := rep.get('vs_two_measurements', {}).get(r['statistic'])) else "— | ")
-                + f"{alt[res]['within_10pct']:.0%} / {_fmt(alt[res]['kendall_tau'], '.3f')} |")
+                + f"{alt[res]['within_10pct']:.0%} / {_fmt(alt[res]['kendall_tau'], '.3f')} | "
+                + (f"{_fmt(pp['kendall_tau_pass1_vs_pass2'], '.3f')} / "
+                   f"{pp['mean_abs_diff_pct']:.1f} |"
+                   if (pp := r["validation"].get("repeatability", {}).get(res)) else "— |"))
     lines += ["", "| table | entries | build s | calibration s (networks) | validation s | "
               "load avg (1 min) before / after validation | "
               "predict/s cold | predict/s cached | predict_many/s cold | predict_many/s cached |",
