@@ -14,7 +14,7 @@ from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cli._main import main
 from nas.latency import load_table, read_table
-from nas.latency._anchor import config_key, table_anchors
+from nas.latency._anchor import anchor_spreads, config_key, drift_warnings, table_anchors
 from nas.latency._build import build_table, partial_path
 from nas.latency._enumerate import enumerate_blocks
 from nas.latency._networks import (
@@ -164,6 +164,18 @@ def test_validate_with_passes_reports_the_devices_repeatability(
     assert "--passes must be >= 1" in capsys.readouterr().err
 
 
+def test_build_reports_and_warns_on_anchor_spread(tiny_table: Path) -> None:
+    table = read_table(tiny_table)
+    spreads = anchor_spreads(table.configs)
+    key = config_key("tiny_lut", 32, 10, 1)
+    assert list(spreads) == [key]
+    chunk_ms = table.configs[0]["anchor"]["chunk_ms"]
+    assert spreads[key] == pytest.approx(100 * (max(chunk_ms) / min(chunk_ms) - 1), abs=0.01)
+    lines = drift_warnings({key: 37.0, "other/224/1000/3": 5.0})
+    assert len(lines) == 1 and lines[0].startswith(f"{key}: ") and "37%" in lines[0]
+    assert drift_warnings({key: 37.0}, limit=40.0) == []
+
+
 def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Path) -> None:
     out = tmp_path / "interrupted.json"
     space = get_space(tiny_space)
@@ -178,6 +190,7 @@ def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Pa
     report = build_table(space, Settings(**FAST), out, classes=10, in_channels=1, limit=1,
                          progress=False)
     assert report.skipped == 4 and report.measured == 1
+    assert list(report.anchor_spread_pct) == [config_key("tiny_lut", 32, 10, 1)]
     table = read_table(out)
     assert all(table.entries[k].median == 0.123 for k in donor)
 

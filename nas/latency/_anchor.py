@@ -23,6 +23,12 @@ from nas.latency._enumerate import restrict_space
 from nas.space import SearchSpace
 
 ANCHOR_STREAM = 0xA2C4
+# Above this spread of the anchor's per-chunk times the build ran at visibly different machine
+# speeds, and the build warns. Blocks are not divided by their chunk's anchor: a network's blocks
+# come from many chunks, so their drift mostly averages out (done after the fact on the shipped
+# tables it moved validation tau by -0.013 to +0.065, the most on the config whose anchor spread
+# 37%).
+DRIFT_WARN_PCT = 20.0
 
 
 def config_key(space: str, resolution: int, classes: int, in_channels: int) -> str:
@@ -56,3 +62,17 @@ def table_anchors(configs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Arch,
             key = config_key(c["space"], c["resolution"], c["classes"], c["in_channels"])
             out[key] = (Arch.parse(str(rec["arch"])), float(rec["ms"]))
     return out
+
+
+def anchor_spreads(configs: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """``config_key -> spread %`` of each config's anchor over its build chunks."""
+    return {config_key(c["space"], c["resolution"], c["classes"], c["in_channels"]):
+            float(c["anchor"]["spread_pct"]) for c in configs
+            if isinstance(c.get("anchor"), Mapping) and "spread_pct" in c["anchor"]}
+
+
+def drift_warnings(spreads: Mapping[str, float], limit: float = DRIFT_WARN_PCT) -> list[str]:
+    """One line per config whose anchor varied by more than ``limit`` % during the build."""
+    return [f"{key}: the anchor network's time varied by {pct:.0f}% between chunks of the build "
+            f"(machine speed drifted); rebuild in a quieter window for a steadier table"
+            for key, pct in spreads.items() if pct > limit]

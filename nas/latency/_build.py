@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,13 @@ import numpy as np
 from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import Block, arch_to_blocks
-from nas.latency._anchor import anchor_arch, anchor_record, config_key
+from nas.latency._anchor import (
+    anchor_arch,
+    anchor_record,
+    anchor_spreads,
+    config_key,
+    drift_warnings,
+)
 from nas.latency._backends import check_available, make_runner, measure_interleaved, pinned
 from nas.latency._entry import Entry
 from nas.latency._enumerate import enumerate_blocks
@@ -40,6 +46,7 @@ class BuildReport:
     skipped: int
     remaining: int
     seconds: float
+    anchor_spread_pct: dict[str, float] = field(default_factory=dict)
 
 
 def partial_path(out: Path) -> Path:
@@ -168,11 +175,15 @@ def build_table(
         if key in anchors and anchor_mins.get(key):
             c["anchor"] = anchor_record(anchors[key], anchor_mins[key], c.get("anchor"))
     remaining = sum(b.key not in table for b in blocks)
+    spreads = {k: v for k, v in anchor_spreads(table.configs).items() if k in anchors}
+    if measured:
+        for line in drift_warnings(spreads):
+            print(f"nas: warning: {out}: {line}", file=sys.stderr)
     if measured == 0 and unchanged == table.content_hash:  # nothing new: leave the file alone
         part.unlink(missing_ok=True)
-        return BuildReport(str(out), len(blocks), 0, skipped, remaining, seconds)
+        return BuildReport(str(out), len(blocks), 0, skipped, remaining, seconds, spreads)
     table.measurement["build_seconds"] = round(
         float(table.measurement.get("build_seconds", 0.0)) + seconds, 2)
     table.write(out)
     part.unlink(missing_ok=True)
-    return BuildReport(str(out), len(blocks), measured, skipped, remaining, seconds)
+    return BuildReport(str(out), len(blocks), measured, skipped, remaining, seconds, spreads)
