@@ -142,7 +142,7 @@ def test_passes_measure_fresh_networks_and_take_the_median(tiny_table: Path) -> 
         assert entry.n == sum(e.n for e in per_pass)
         # Each pass timed the network anew: three different sets of samples.
         assert len({e.mean for e in per_pass}) == 3
-    # Pass 1 is the single-pass measurement (same order, same random stream).
+    # A single pass is returned as measured: no per-pass copy.
     one = measure_items(items, settings, chunk=2, timing=timing, progress=False, passes=1,
                         anchors=table_anchors(table.configs))
     assert one.pass_entries == [] and len(one.entries) == 5
