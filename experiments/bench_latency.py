@@ -158,6 +158,12 @@ def _passes_text(results: list[dict[str, Any]]) -> str:
             "likewise)")
 
 
+def _rounds_text(results: list[dict[str, Any]]) -> str:
+    """How many interleaved timing rounds each network got (runs before it was recorded: 6)."""
+    rounds = sorted({int(r["validation"].get("rounds", 6)) for r in results})
+    return f", timed in {' / '.join(map(str, rounds))} interleaved rounds"
+
+
 def _fmt(x: Any, spec: str) -> str:
     return "—" if x is None else format(x, spec)
 
@@ -185,7 +191,7 @@ def render(results: list[dict[str, Any]], n: int, seconds: float | None, rescore
         "1 thread, batch 1, float32. Validation: "
         f"{n} held-out random archs per config (224 px / 3 ch / 1000 classes, and 32 px / 1 ch / "
         "10 classes), each measured end-to-end here with the table's backend"
-        + _passes_text(results) + "; the FLOPs baseline "
+        + _rounds_text(results) + _passes_text(results) + "; the FLOPs baseline "
         "(latency = a·MACs, one a per resolution) is fitted on the calibration networks. "
         + ("Rescored (`--rescore`) on the networks the previous run measured, after a refit; "
            if rescored else "")

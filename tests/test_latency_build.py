@@ -164,6 +164,30 @@ def test_validate_with_passes_reports_the_devices_repeatability(
     assert "--passes must be >= 1" in capsys.readouterr().err
 
 
+def test_rounds_set_how_many_bursts_each_network_gets(
+        tiny_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = read_table(tiny_table)
+    items = sample_items(table, 2, 0, STREAM_VALIDATION)
+    fixed = {"round_ms": 1.0, "min_reps": 2, "max_reps": 2, "warmup_ms": 1.0}
+    for rounds in (1, 4):
+        timed = measure_items(items, table_settings(table), timing={**fixed, "rounds": rounds},
+                              progress=False)
+        assert [e.n for e in timed.entries] == [2 * rounds] * 2  # 2 calls per burst
+    # The CLI passes --rounds through to validate and calibrate, and records it.
+    assert main(["lut", "validate", str(tiny_table), "--n", "2", "--rounds", "3",
+                 "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["rounds"] == 3
+    copy = tmp_path / "rounds.json"
+    copy.write_text(tiny_table.read_text())
+    assert main(["lut", "calibrate", str(copy), "--n", "3", "--rounds", "2",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert read_table(copy).calibration.meta["timing"]["rounds"] == 2  # type: ignore[union-attr]
+    assert main(["lut", "validate", str(tiny_table), "--n", "2", "--rounds", "0",
+                 "--no-progress"]) == 2
+    assert "--rounds must be >= 1" in capsys.readouterr().err
+
+
 def test_build_reports_and_warns_on_anchor_spread(tiny_table: Path) -> None:
     table = read_table(tiny_table)
     spreads = anchor_spreads(table.configs)

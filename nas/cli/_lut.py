@@ -52,6 +52,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--passes", type=int, default=1,
                    help="measure each network in this many independent passes (fresh instances, "
                         "new order) and use the median: less noise, N times the time")
+    p.add_argument("--rounds", type=int,
+                   help="timing rounds per network (default 20): on a shared or noisy machine "
+                        "more rounds find each network's fastest time more reliably")
     p.add_argument("--statistic", choices=("median", "min"),
                    help="switch the statistic predictions use (entries keep both)")
     p.add_argument("--no-progress", action="store_true")
@@ -80,6 +83,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--passes", type=int, default=1,
                    help="measure each network in this many independent passes (fresh instances, "
                         "new order) and use the median: less noise, N times the time")
+    p.add_argument("--rounds", type=int,
+                   help="timing rounds per network (default 20): on a shared or noisy machine "
+                        "more rounds find each network's fastest time more reliably")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_validate)
@@ -134,7 +140,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         cal = refit_calibration(table)
     else:
         cal = calibrate_table(table, n=args.n, seed=args.seed, progress=not args.no_progress,
-                              passes=args.passes)
+                              passes=args.passes, timing=_rounds(args))
     path = table.write(args.out or table.path or f"{table.id}.json")
     print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
                 "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
@@ -162,5 +168,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     table = load_table(args.table)
     print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
                               approximate=args.approximate, timer=args.timer,
-                              progress=not args.no_progress, passes=args.passes))
+                              progress=not args.no_progress, passes=args.passes,
+                              timing=_rounds(args)))
     return 0
+
+
+def _rounds(args: argparse.Namespace) -> dict[str, int] | None:
+    """``--rounds`` as a timing override for whole networks (None: the default)."""
+    if args.rounds is None:
+        return None
+    if args.rounds < 1:
+        raise NasError(f"--rounds must be >= 1, got {args.rounds}")
+    return {"rounds": args.rounds}

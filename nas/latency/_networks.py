@@ -27,8 +27,13 @@ from nas.latency._table import LatencyTable
 # Separate random streams: validation archs never come from the calibration's stream.
 STREAM_CALIBRATION = 0xCA1
 STREAM_VALIDATION = 0x7A1
-# Whole networks take milliseconds each: fewer, longer bursts than for blocks.
-NETWORK_TIMING = {"rounds": 6, "round_ms": 40.0, "min_reps": 2, "max_reps": 50, "warmup_ms": 60.0}
+# Whole networks take milliseconds each: longer bursts than for blocks. Many rounds, because on a
+# shared VM the core runs at full speed only in short quiet spells, and the fastest time is only
+# seen by a network timed in one of them. Two passes over the same 32 networks, the settings
+# alternating in the same minutes, agreed to tau 0.47-0.81 with 6 rounds and 0.77-0.83 with 20
+# (RESULTS.md, section network_rounds).
+NETWORK_TIMING = {"rounds": 20, "round_ms": 40.0, "min_reps": 2, "max_reps": 50,
+                  "warmup_ms": 60.0}
 
 
 @dataclass(frozen=True)
@@ -109,10 +114,9 @@ def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0
     its networks' timings are divided by ``anchor now / anchor at build``.
 
     ``passes``: measure every network this many times, each pass with freshly built networks,
-    in a new order and so in other chunks. On a shared machine most of a network's measurement
-    noise is not removed by more rounds inside one pass (a network instance and the minutes it
-    is timed in have their own speed), but it is by independent passes: the result is the
-    median of the passes' statistics.
+    in a new order and so in other chunks; the result is the median of the passes' statistics.
+    What one pass still carries (the minutes it ran in, the chunk it shared) averages out over
+    passes, at ``passes`` times the time; more rounds per pass are the cheaper first step.
     """
     from tqdm import tqdm
 
