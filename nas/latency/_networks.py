@@ -36,6 +36,11 @@ NETWORK_TIMING = {"rounds": 20, "round_ms": 40.0, "min_reps": 2, "max_reps": 50,
                   "warmup_ms": 60.0}
 
 
+def network_timing(timing: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """How whole networks are timed: :data:`NETWORK_TIMING` with ``timing``'s overrides."""
+    return {**NETWORK_TIMING, **(timing or {})}
+
+
 @dataclass(frozen=True)
 class NetItem:
     """One network to measure: an arch and the classes and input channels it is built for."""
@@ -123,7 +128,7 @@ def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0
     if passes < 1:
         raise NasError(f"--passes must be >= 1, got {passes}")
     rng = np.random.default_rng([seed, 0x5EED])
-    net_settings = Settings(**{**settings.to_dict(), **NETWORK_TIMING, **(timing or {})})
+    net_settings = Settings(**{**settings.to_dict(), **network_timing(timing)})
     runs = []
     with pinned(settings), tqdm(total=len(items) * passes, desc=desc, unit="net",
                                 disable=not progress, file=sys.stderr) as bar:
@@ -230,7 +235,7 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
                for it, m, f in zip(items, measured, timed.drift, strict=True)]
     meta = {"n_per_config": n, "seed": seed, "networks": len(items), "passes": passes,
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-            "timing": {**NETWORK_TIMING, **(timing or {})},
+            "timing": network_timing(timing),
             "seconds": round(time.perf_counter() - t0, 2), **drift_summary(timed.drift)}
     return _fit(table, items, measured, samples, meta)
 

@@ -24,13 +24,13 @@ from nas.cost import arch_cost
 from nas.latency._anchor import table_anchors
 from nas.latency._entry import Entry
 from nas.latency._networks import (
-    NETWORK_TIMING,
     STREAM_CALIBRATION,
     STREAM_VALIDATION,
     NetItem,
     calibration_items,
     drift_summary,
     measure_items,
+    network_timing,
     sample_items,
     table_settings,
 )
@@ -118,9 +118,8 @@ def validate_table(
     measured = timed.entries
     out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
                                                    approximate=approximate)
-    rounds = int({**NETWORK_TIMING, **(timing or {})}["rounds"])
-    out.update(clock=settings.clock, seed=seed, passes=passes, rounds=rounds,
-               **drift_summary(timed.drift))
+    out.update(clock=settings.clock, seed=seed, passes=passes,
+               rounds=int(network_timing(timing)["rounds"]), **drift_summary(timed.drift))
     if len(timed.pass_entries) >= 2:
         out["repeatability"] = pass_repeatability(items, timed.pass_entries, table.statistic)
     if anchors:  # the same networks against their timings as taken (drift not divided out)
