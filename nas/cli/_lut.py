@@ -49,12 +49,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write here instead of over the table")
     p.add_argument("--refit", action="store_true",
                    help="refit on the networks the calibration already measured (no measuring)")
-    p.add_argument("--passes", type=int, default=1,
-                   help="measure each network in this many independent passes (fresh instances, "
-                        "new order) and use the median: less noise, N times the time")
-    p.add_argument("--rounds", type=int,
-                   help="timing rounds per network (default 20): on a shared or noisy machine "
-                        "more rounds find each network's fastest time more reliably")
+    _add_network_timing(p)
     p.add_argument("--statistic", choices=("median", "min"),
                    help="switch the statistic predictions use (entries keep both)")
     p.add_argument("--no-progress", action="store_true")
@@ -80,15 +75,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--approximate", action="store_true")
     p.add_argument("--timer", choices=("auto", "wall", "thread_cpu"),
                    help="clock for the networks (default: the table's)")
+    _add_network_timing(p)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    p.set_defaults(func=cmd_validate)
+
+
+def _add_network_timing(p: argparse.ArgumentParser) -> None:
+    """``--passes`` and ``--rounds``: how `calibrate` and `validate` time whole networks."""
     p.add_argument("--passes", type=int, default=1,
                    help="measure each network in this many independent passes (fresh instances, "
                         "new order) and use the median: less noise, N times the time")
     p.add_argument("--rounds", type=int,
                    help="timing rounds per network (default 20): on a shared or noisy machine "
                         "more rounds find each network's fastest time more reliably")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
-    p.set_defaults(func=cmd_validate)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
