@@ -30,13 +30,14 @@ import numpy as np
 from _results import write_section
 from bench_fit import FILES, QUOTED, fmt
 
+from nas.latency._validate import accuracy
 from nas.lutkit import fit_table, layer_op_baseline, read_measurements, sources_dir, split_rows
 
 ALPHAS = (1.0, 10.0, 100.0, 1000.0)
 
 
 def within(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(np.mean(np.abs(pred / y - 1) <= 0.1))
+    return float(accuracy(pred, y)["within_10pct"])
 
 
 def pair_features(archs: Sequence[Any]) -> np.ndarray:

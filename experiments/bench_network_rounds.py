@@ -31,6 +31,7 @@ from scipy.stats import kendalltau
 from nas.latency import load_table
 from nas.latency._anchor import table_anchors
 from nas.latency._networks import STREAM_VALIDATION, measure_items, sample_items, table_settings
+from nas.latency._validate import accuracy
 
 RUNS = Path(__file__).resolve().parent / "bench_network_rounds_out" / "runs.json"
 
@@ -70,13 +71,13 @@ def table_rows(tid: str, resolution: int, n: int, reps: int, rounds: list[int],
     out = []
     for r in rounds:
         tau, diff = pair_agreement(runs[r])
+        vs_table = [accuracy(pred, m) for m in runs[r]]
         out.append({
             "utc": when, "kernel": platform.release(), "table": table.id,
             "resolution": resolution, "networks": len(items), "rounds": r, "passes": reps,
             "pass_tau": tau, "pass_diff_pct": diff,
-            "table_tau": float(np.mean([kendalltau(pred, m).statistic for m in runs[r]])),
-            "table_within_10pct": float(np.mean([np.mean(np.abs(pred / m - 1) <= 0.1)
-                                                 for m in runs[r]])),
+            "table_tau": float(np.mean([a["kendall_tau"] for a in vs_table])),
+            "table_within_10pct": float(np.mean([a["within_10pct"] for a in vs_table])),
             "s_per_network_pass": took[r] / reps / len(items)})
         print(json.dumps(out[-1]), flush=True)
     return out
