@@ -31,7 +31,8 @@ from nas.latency import LatencyTable, load_table, read_table
 from nas.latency._anchor import table_anchors
 from nas.latency._enumerate import restrict_space
 from nas.latency._fingerprint import cpu_model
-from nas.latency._validate import rescore_csv, validate_table
+from nas.latency._runs import score_runs
+from nas.latency._validate import validate_table
 
 ROOT = Path(__file__).resolve().parent
 SECTION = "latency_tables"
@@ -295,7 +296,7 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         if args.rescore:
             csv_path = Path(args.out) / f"validate_{table.id}.csv"
-            val = {**rescore_csv(table, csv_path), "csv": str(csv_path),
+            val = {**score_runs(table, [csv_path], out_dir=csv_path.parent),
                    "seconds": previous.get(table.id, {}).get("validation", {}).get("seconds", 0.0)}
         else:
             val = validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,

@@ -76,6 +76,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timer", choices=("auto", "wall", "thread_cpu"),
                    help="clock for the networks (default: the table's)")
     _add_network_timing(p)
+    p.add_argument("--from-csv", nargs="+", metavar="CSV",
+                   help="no measuring: score on the networks earlier runs measured (their "
+                        "validate_<table>.csv), several runs combined per network")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_validate)
@@ -166,6 +169,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from nas.latency._validate import validate_table
 
     table = load_table(args.table)
+    if args.from_csv:
+        from nas.latency._runs import score_runs
+
+        print_json(score_runs(table, args.from_csv, out_dir=args.out,
+                              approximate=args.approximate))
+        return 0
     print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
                               approximate=args.approximate, timer=args.timer,
                               progress=not args.no_progress, passes=args.passes,

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from nas._errors import NasError
-from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cost import arch_cost
 from nas.latency._anchor import table_anchors
@@ -37,7 +36,7 @@ from nas.latency._networks import (
 from nas.latency._table import LatencyTable
 
 
-def _none_if_nan(x: float) -> float | None:
+def none_if_nan(x: float) -> float | None:
     return None if not math.isfinite(x) else float(x)
 
 
@@ -55,7 +54,7 @@ def accuracy(pred: Sequence[float] | np.ndarray, meas: Sequence[float] | np.ndar
         "n": len(p),
         "mape": float(np.mean(np.abs(rel)) * 100),
         "within_10pct": float(np.mean(np.abs(rel) <= 0.10)),
-        "kendall_tau": _none_if_nan(tau),
+        "kendall_tau": none_if_nan(tau),
         "rmse_ms": float(np.sqrt(np.mean((p - m) ** 2))),
         "bias_pct": float(np.mean(rel) * 100),
         "max_abs_pct": float(np.max(np.abs(rel)) * 100),
@@ -129,14 +128,8 @@ def validate_table(
             str(r): accuracy(pred[res == r], raw[res == r]) for r in sorted(set(res.tolist()))}}
     out["baseline_flops"]["fitted_on"] = baseline_fit
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        res = np.array([it.arch.resolution for it in items])
-        meas = np.array([m.value(table.statistic) for m in measured])
-        out["csv"] = str(_write_csv(out_dir / f"validate_{table.id}.csv", items, measured, pred,
-                                    naive, flops, macs, timed.raw, timed.drift))
-        out["png"] = str(_write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred,
-                                    flops))
+        out.update(write_outputs(Path(out_dir), table, items, measured, pred, naive, flops, macs,
+                                 timed.raw, timed.drift))
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
 
@@ -152,7 +145,7 @@ def pass_repeatability(items: Sequence[NetItem], pass_entries: Sequence[Sequence
     for r in sorted(set(res.tolist())):
         x, y = a[res == r], b[res == r]
         tau = float(kendalltau(x, y).statistic) if len(x) > 1 else float("nan")
-        out[str(r)] = {"n": len(x), "kendall_tau_pass1_vs_pass2": _none_if_nan(tau),
+        out[str(r)] = {"n": len(x), "kendall_tau_pass1_vs_pass2": none_if_nan(tau),
                        "mean_abs_diff_pct": float(np.mean(np.abs(y / x - 1)) * 100)}
     return out
 
@@ -201,35 +194,22 @@ def score_networks(table: LatencyTable, items: Sequence[NetItem], measured: Sequ
     return out, pred, naive, flops, macs
 
 
-def rescore_csv(table: LatencyTable, path: str | Path, *, plot: bool = True) -> dict[str, Any]:
-    """Score ``table`` on the networks a previous validation measured (its CSV), no measuring.
-
-    For a table refit (``nas lut calibrate --refit``) after its validation: the held-out
-    networks depend only on the table's configs, the seed and the calibration's archs. With
-    ``plot``, the scatter PNG next to the CSV is redrawn.
-    """
-    items, measured = [], []
-    with Path(path).open(newline="") as fh:
-        for i, row in enumerate(csv.DictReader(fh)):
-            try:
-                items.append(NetItem(Arch.parse(row["arch"]), int(row["classes"]),
-                                     int(row["in_channels"])))
-                measured.append(Entry(median=float(row["measured_median_ms"]),
-                                      min=float(row["measured_min_ms"])))
-            except (KeyError, ValueError) as exc:
-                raise NasError(f"{path}: row {i + 1} is not a validation row ({exc})") from None
-    cal_items, cal_entries = calibration_items(table)
-    out, pred, _, flops, _ = score_networks(table, items, measured, cal_items, cal_entries)
-    out["rescored_from"] = str(path)
-    if plot:
-        res = np.array([it.arch.resolution for it in items])
-        meas = np.array([m.value(table.statistic) for m in measured])
-        out["png"] = str(_write_png(Path(path).with_suffix(".png"), table, res, meas, pred, flops))
-    return out
-
-
 def _macs(it: NetItem) -> int:
     return arch_cost(it.arch, classes=it.classes, in_channels=it.in_channels).macs
+
+
+def write_outputs(out_dir: Path, table: LatencyTable, items: Sequence[NetItem],
+                  measured: Sequence[Entry], pred: np.ndarray, naive: np.ndarray,
+                  flops: np.ndarray, macs: np.ndarray, raw: Sequence[Entry],
+                  drift: Sequence[float]) -> dict[str, str]:
+    """Write ``validate_<table>.csv`` and its scatter PNG to ``out_dir``; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res = np.array([it.arch.resolution for it in items])
+    meas = np.array([m.value(table.statistic) for m in measured])
+    csv_path = _write_csv(out_dir / f"validate_{table.id}.csv", items, measured, pred, naive,
+                          flops, macs, raw, drift)
+    png_path = _write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred, flops)
+    return {"csv": str(csv_path), "png": str(png_path)}
 
 
 def _write_csv(path: Path, items: Sequence[NetItem], measured: Sequence[Any], pred: np.ndarray,

@@ -1,0 +1,152 @@
+"""Scoring a table on earlier validation runs, one or several combined, without measuring.
+
+A validation run writes one CSV row per network (``nas lut validate --out DIR``). On a shared
+machine one run's timings carry the noise of the minutes it ran in: two runs of the same
+networks an hour apart agreed only to Kendall tau 0.6-0.9 on this project's VM (RESULTS.md,
+section ``latency_tables_sessions``). Runs of the same networks (same table configs, ``--n`` and
+``--seed``) taken at different times are combined here, per network, by the geometric mean of
+their drift-corrected timings, which averages out the noise of any one session.
+
+The output says how far the runs agree with each other (``between_runs``), so that a reader can
+tell a table's error from the device's.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas._errors import NasError
+from nas.arch import Arch
+from nas.latency._entry import Entry
+from nas.latency._networks import NetItem, calibration_items
+from nas.latency._table import LatencyTable
+from nas.latency._validate import none_if_nan, score_networks, write_outputs
+
+_COLUMNS = ("arch", "classes", "in_channels", "measured_median_ms", "measured_min_ms")
+# Timings combined across runs (raw_* and anchor_drift only where every run has them).
+_TIMINGS = ("measured_median_ms", "measured_min_ms", "raw_median_ms", "raw_min_ms", "anchor_drift")
+_Row = dict[str, float]
+
+
+def read_run(path: str | Path) -> dict[tuple[str, int, int], tuple[NetItem, _Row]]:
+    """One validation CSV: network -> (item, its timings). Errors name the file and the row."""
+    path = Path(path)
+    if not path.is_file():
+        raise NasError(f"{path}: no such validation CSV (written by `nas lut validate --out DIR`)")
+    out: dict[tuple[str, int, int], tuple[NetItem, _Row]] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in _COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise NasError(f"{path}: not a validation CSV; it lacks the column(s) {missing}")
+        for i, row in enumerate(reader, start=2):
+            try:
+                item = NetItem(Arch.parse(row["arch"]), int(row["classes"]),
+                               int(row["in_channels"]))
+                times = {c: float(row[c]) for c in _TIMINGS if row.get(c) not in (None, "")}
+            except (NasError, ValueError, TypeError) as exc:
+                raise NasError(f"{path}: line {i} is not a validation row ({exc})") from None
+            if not all(math.isfinite(v) and v > 0 for v in times.values()):
+                raise NasError(f"{path}: line {i} has a timing that is not a positive number")
+            if item.ident in out:
+                raise NasError(f"{path}: line {i} repeats the network {item.arch.text}")
+            out[item.ident] = (item, times)
+    if not out:
+        raise NasError(f"{path}: has no networks")
+    return out
+
+
+def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
+               out_dir: str | Path | None = None, approximate: bool = False) -> dict[str, Any]:
+    """Score ``table`` on the networks earlier validation runs measured, combined.
+
+    Args:
+        table: the table to score (its current calibration predicts).
+        paths: validation CSVs of the same networks; each network's timings are combined by
+            their geometric mean over the runs. Networks missing from some run are left out
+            and counted in ``not_in_every_run``.
+        out_dir: write the combined CSV and the scatter PNG here (same format as a validation);
+            it may hold one of several input runs only if that is the only run.
+        approximate: predict blocks the table lacks from their nearest neighbours.
+
+    Returns:
+        what :func:`nas.latency._validate.validate_table` returns, plus ``runs`` (the CSVs) and,
+        with 2 or more runs, per resolution ``between_runs``: the median Kendall tau between
+        two runs and the tau between the combined first and second halves of the runs.
+
+    Raises:
+        NasError: a CSV is missing or malformed, the runs share no network, a network is one
+            the table's calibration measured (the runs were taken for another table), or
+            writing to ``out_dir`` would overwrite one of several input runs.
+    """
+    if not paths:
+        raise NasError("score_runs needs at least one validation CSV")
+    if out_dir is not None and len(paths) > 1:
+        target = (Path(out_dir) / f"validate_{table.id}.csv").resolve()
+        if any(Path(p).resolve() == target for p in paths):
+            raise NasError(f"--out {out_dir} would overwrite the input run {target}; "
+                           "write the combined run to another folder")
+    runs = [read_run(p) for p in paths]
+    common = [k for k in runs[0] if all(k in r for r in runs[1:])]
+    union = set().union(*(r.keys() for r in runs))
+    if not common:
+        raise NasError(f"the validation CSVs {[str(p) for p in paths]} share no network; "
+                       "combine runs of the same table, --n and --seed")
+    cal_items, cal_entries = calibration_items(table)
+    calibrated = {it.ident for it in cal_items} & set(common)
+    if calibrated:
+        arch = next(iter(calibrated))[0]
+        raise NasError(f"{arch} in these runs is one of {table.where}'s calibration networks: "
+                       "these runs were not measured for this table")
+    items = [runs[0][k][0] for k in common]
+    columns = sorted(set.intersection(*(set(runs[0][k][1]) for k in common)))
+    values = {c: np.array([[r[k][1][c] for k in common] for r in runs]) for c in columns}
+    logs = {c: np.log(v) for c, v in values.items()}
+    combined = {c: v[0] if len(runs) == 1 else np.exp(logs[c].mean(axis=0))
+                for c, v in values.items()}
+    measured = [Entry(median=float(combined["measured_median_ms"][i]),
+                      min=float(combined["measured_min_ms"][i])) for i in range(len(items))]
+    out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
+                                                   approximate=approximate)
+    out["runs"] = [str(p) for p in paths]
+    out["not_in_every_run"] = len(union) - len(common)
+    stat_col = "measured_min_ms" if table.statistic == "min" else "measured_median_ms"
+    if len(runs) >= 2:
+        out["between_runs"] = between_runs(items, logs[stat_col])
+    if out_dir is not None:
+        raw = [Entry(median=float(combined.get("raw_median_ms", combined["measured_median_ms"])[i]),
+                     min=float(combined.get("raw_min_ms", combined["measured_min_ms"])[i]))
+               for i in range(len(items))]
+        drift = combined.get("anchor_drift", np.ones(len(items)))
+        out.update(write_outputs(Path(out_dir), table, items, measured, pred, naive, flops, macs,
+                                 raw, drift.tolist()))
+    return out
+
+
+def between_runs(items: Sequence[NetItem], log_ms: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per resolution: median tau between two runs, and between the two halves' geometric means.
+
+    Args:
+        items: the networks.
+        log_ms: ``(runs, networks)`` log timings.
+    """
+    from scipy.stats import kendalltau
+
+    res = np.array([it.arch.resolution for it in items])
+    k = len(log_ms)
+    out = {}
+    for r in sorted(set(res.tolist())):
+        m = log_ms[:, res == r]
+        pairs = [kendalltau(m[i], m[j]).statistic for i in range(k) for j in range(i + 1, k)]
+        half = k // 2
+        split = kendalltau(m[:half].mean(axis=0), m[half:].mean(axis=0)).statistic
+        out[str(r)] = {"runs": k, "n": int(m.shape[1]),
+                       "median_tau_run_vs_run": none_if_nan(float(np.median(pairs))),
+                       "tau_half_vs_half": none_if_nan(float(split))}
+    return out

@@ -1,0 +1,139 @@
+"""Scoring a table on earlier validation runs, several combined (``nas lut validate --from-csv``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _tiny_lut import FAST, TINY_SPACE, build_tiny_table
+
+from nas._errors import NasError
+from nas.cli._main import main
+from nas.latency import read_table
+from nas.latency._runs import score_runs
+from nas.latency._validate import accuracy, validate_table
+
+# Factors the second run's timings differ from the first's by, per network (a noisy session).
+FACTORS = (1.0, 1.21, 0.64, 1.44)
+
+
+@pytest.fixture(scope="module")
+def tiny_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    space = tmp_path_factory.mktemp("spaces") / "tiny_lut.yaml"
+    space.write_text(TINY_SPACE)
+    return build_tiny_table(space, tmp_path_factory.mktemp("tables") / "tiny_torch.json")
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_table: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, dict]:
+    """A real validation of 4 networks on this machine: its CSV and its figures."""
+    out = validate_table(read_table(tiny_table), n=len(FACTORS), seed=3, timing=FAST,
+                         out_dir=tmp_path_factory.mktemp("run1"), progress=False)
+    return Path(out["csv"]), out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _second_run(first: Path, dest: Path, drop_last: bool) -> Path:
+    """The first run's networks, each timing scaled by its factor; optionally one fewer."""
+    rows = []
+    for row, f in zip(_rows(first), FACTORS, strict=True):
+        rows.append({k: (str(float(v) * f) if k.startswith(("measured_", "raw_")) else v)
+                     for k, v in row.items()})
+    return _write(dest / first.name, rows[:-1] if drop_last else rows)
+
+
+def test_one_run_scores_as_its_validation_did(tiny_table: Path, first_run: tuple[Path, dict]
+                                              ) -> None:
+    path, validated = first_run
+    out = score_runs(read_table(tiny_table), [path])
+    for name in ("n", "mape", "within_10pct", "kendall_tau", "rmse_ms"):
+        assert out[name] == pytest.approx(validated[name])
+        assert out["baseline_flops"][name] == pytest.approx(validated["baseline_flops"][name])
+    assert "between_runs" not in out and out["not_in_every_run"] == 0
+
+
+def test_runs_combine_per_network_by_geometric_mean(
+        tiny_table: Path, first_run: tuple[Path, dict], tmp_path: Path) -> None:
+    path, _ = first_run
+    second = _second_run(path, tmp_path / "run2", drop_last=True)
+    out = score_runs(read_table(tiny_table), [path, second], out_dir=tmp_path / "combined")
+    assert out["n"] == len(FACTORS) - 1 and out["not_in_every_run"] == 1
+    assert out["runs"] == [str(path), str(second)]
+    first = _rows(path)[:-1]
+    combined = _rows(Path(out["csv"]))
+    assert [r["arch"] for r in combined] == [r["arch"] for r in first]
+    expect = np.array([float(r["measured_median_ms"]) for r in first]) * np.sqrt(FACTORS[:-1])
+    got = np.array([float(r["measured_median_ms"]) for r in combined])
+    np.testing.assert_allclose(got, expect, rtol=1e-9)
+    pred = np.array([float(r["predicted_ms"]) for r in combined])
+    for name, value in accuracy(pred, expect).items():
+        assert out[name] == pytest.approx(value)
+    between = out["between_runs"]["32"]
+    assert between["runs"] == 2 and between["n"] == len(FACTORS) - 1
+    assert -1.0 <= between["median_tau_run_vs_run"] <= 1.0
+    assert Path(out["png"]).stat().st_size > 1000
+    # The combined CSV is itself a run: scoring it alone gives the same figures.
+    again = score_runs(read_table(tiny_table), [out["csv"]])
+    assert again["kendall_tau"] == pytest.approx(out["kendall_tau"])
+    assert again["mape"] == pytest.approx(out["mape"])
+
+
+def test_bad_runs_are_clear_errors(tiny_table: Path, first_run: tuple[Path, dict],
+                                   tmp_path: Path) -> None:
+    table = read_table(tiny_table)
+    path, _ = first_run
+    with pytest.raises(NasError, match="no such validation CSV"):
+        score_runs(table, [tmp_path / "absent.csv"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arch,latency\nx,1\n")
+    with pytest.raises(NasError, match=r"bad.csv: not a validation CSV.*measured_median_ms"):
+        score_runs(table, [bad])
+    rows = _rows(path)
+    broken = _write(tmp_path / "broken" / "v.csv",
+                    [{**rows[0], "measured_min_ms": "-1"}, *rows[1:]])
+    with pytest.raises(NasError, match="line 2 has a timing that is not a positive number"):
+        score_runs(table, [broken])
+    # A run of other networks shares none with this one.
+    other = _write(tmp_path / "other" / "v.csv", [{**rows[0], "classes": "7"}])
+    with pytest.raises(NasError, match="share no network"):
+        score_runs(table, [path, other])
+    # A network the calibration measured is not held out: those runs were for another table.
+    sample = table.calibration.samples[0]  # type: ignore[union-attr]
+    seen = _write(tmp_path / "seen" / "v.csv", [{**rows[0], "arch": sample["arch"]}])
+    with pytest.raises(NasError, match="calibration networks"):
+        score_runs(table, [seen])
+    # Combining into the folder of an input would overwrite that run.
+    second = _second_run(path, tmp_path / "run2", drop_last=False)
+    with pytest.raises(NasError, match="would overwrite the input run"):
+        score_runs(table, [path, second], out_dir=second.parent)
+
+
+def test_validate_from_csv_cli(tiny_table: Path, first_run: tuple[Path, dict], tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = first_run
+    second = _second_run(path, tmp_path / "run2", drop_last=False)
+    assert main(["lut", "validate", str(tiny_table), "--from-csv", str(path), str(second),
+                 "--out", str(tmp_path / "both"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == len(FACTORS) and len(out["runs"]) == 2
+    assert Path(out["csv"]).parent == tmp_path / "both"
+    assert main(["lut", "validate", str(tiny_table), "--from-csv", str(tmp_path / "no.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "no.csv: no such validation CSV" in err and "Traceback" not in err
