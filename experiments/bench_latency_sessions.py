@@ -48,6 +48,7 @@ def score_table(table_id: str, runs: list[Path], out_dir: Path) -> dict[str, Any
     table = load_table(table_id)
     csvs = [r / f"validate_{table_id}.csv" for r in runs]
     single = [score_runs(table, [c]) for c in csvs]
+    first_k = [score_runs(table, csvs[:k]) for k in range(2, len(csvs))]
     combined = score_runs(table, csvs, out_dir=out_dir)
     rows = {}
     for res, group in combined["per_resolution"].items():
@@ -55,6 +56,8 @@ def score_table(table_id: str, runs: list[Path], out_dir: Path) -> dict[str, Any
         rows[res] = {
             "single_within": [s["within_10pct"] for s in singles],
             "single_tau": [s["kendall_tau"] for s in singles],
+            "first_k": [s["per_resolution"][res]["model"]
+                        for s in (single[0], *first_k, combined)],
             "combined": group["model"], "flops": group["baseline_flops"],
             "between": combined["between_runs"][res]}
     return {"table": table_id, "runs": [run_label(r, table_id) for r in runs],
@@ -82,12 +85,21 @@ def render(results: list[dict[str, Any]], out_rel: str) -> str:
                 f"{c['kendall_tau']:.3f} / {c['mape']:.1f}%** | {f['within_10pct']:.0%} / "
                 f"{f['kendall_tau']:.3f} | {b['median_tau_run_vs_run']:.3f} | "
                 f"{b['tau_half_vs_half']:.3f} |")
-    lines += ["", "Runs (folder: host kernel, date, timing):", ""]
+    lines += ["", "The first k runs combined, k = 1, 2, ...: within ±10% / τ", "",
+              "| table | res | " + " | ".join(f"k={k + 1}" for k in range(
+                  len(results[0]["runs"]))) + " |",
+              "|---|---|" + "---|" * len(results[0]["runs"])]
+    for r in results:
+        for res, g in r["per_resolution"].items():
+            lines.append(f"| {r['table']} | {res} | " + " | ".join(
+                f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f}" for m in g["first_k"]) + " |")
+    lines += ["", "Runs in that order (folder: host kernel, date, timing):", ""]
     for label in results[0]["runs"]:
         lines.append(f"- {label.split(':')[0]}: {label.split(': ', 1)[1]}")
     dropped = {r["table"]: r["not_in_every_run"] for r in results if r["not_in_every_run"]}
     lines += ["", f"Networks not in every run (left out): {dropped or 'none'}.",
-              f"Combined CSVs and scatter plots: `{out_rel}/`."]
+              "Each run's own figures are in its folder's `summary.json`; the combined CSVs "
+              f"and scatter plots are in `{out_rel}/`."]
     return "\n".join(lines)
 
 
