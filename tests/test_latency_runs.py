@@ -51,11 +51,13 @@ def _write(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def _second_run(first: Path, dest: Path, drop_last: bool) -> Path:
-    """The first run's networks, each timing scaled by its factor; optionally one fewer."""
+    """The first run's networks, each timing scaled by its factor; optionally one network fewer
+    and, as in a CSV from before the anchor existed, no raw timings or drift."""
     rows = []
     for row, f in zip(_rows(first), FACTORS, strict=True):
         rows.append({k: (str(float(v) * f) if k.startswith(("measured_", "raw_")) else v)
-                     for k, v in row.items()})
+                     for k, v in row.items()
+                     if not (drop_last and k.startswith(("raw_", "anchor_")))})
     return _write(dest / first.name, rows[:-1] if drop_last else rows)
 
 

@@ -105,7 +105,7 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
         raise NasError(f"{arch} in these runs is one of {table.where}'s calibration networks: "
                        "these runs were not measured for this table")
     items = [runs[0][k][0] for k in common]
-    columns = sorted(set.intersection(*(set(runs[0][k][1]) for k in common)))
+    columns = sorted(set.intersection(*(set(r[k][1]) for r in runs for k in common)))
     values = {c: np.array([[r[k][1][c] for k in common] for r in runs]) for c in columns}
     logs = {c: np.log(v) for c, v in values.items()}
     combined = {c: v[0] if len(runs) == 1 else np.exp(logs[c].mean(axis=0))
