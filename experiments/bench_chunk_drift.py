@@ -21,7 +21,7 @@ from nas.latency import LatencyTable, read_table
 from nas.latency._entry import Entry
 from nas.latency._enumerate import enumerate_blocks
 from nas.latency._networks import refit_calibration
-from nas.latency._validate import rescore_csv
+from nas.latency._runs import score_runs
 from nas.space import get_space
 
 ROOT = Path(__file__).resolve().parent
@@ -72,7 +72,7 @@ def main() -> None:
             csv = ROOT / run / f"validate_{tid}.csv"
             if not csv.is_file():
                 continue
-            a, b = rescore_csv(orig, csv, plot=False), rescore_csv(norm, csv, plot=False)
+            a, b = score_runs(orig, [csv]), score_runs(norm, [csv])
             for res, g in a["per_resolution"].items():
                 x, y = g["model"], b["per_resolution"][res]["model"]
                 deltas.append(y["kendall_tau"] - x["kendall_tau"])
