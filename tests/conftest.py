@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 import torch
+from _tiny_lut import TINY_SPACE, build_tiny_table
 
 # Two cores in CI: one intra-op thread per test process avoids oversubscription when tests
 # spawn subprocesses (Ray workers, CLI runs) beside the pytest process.
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_lut_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny latency-table space (``tests/_tiny_lut.py``) as a space file."""
+    path = tmp_path_factory.mktemp("spaces") / "tiny_lut.yaml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_lut_table(tiny_lut_space: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny torch table built here in two sittings (limit, then resume), then calibrated.
+
+    Shared by every latency test module; tests that change a table change a copy.
+    """
+    return build_tiny_table(tiny_lut_space, tmp_path_factory.mktemp("tables") / "tiny_torch.json")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _tiny_lut import FAST, TINY_SPACE, build_tiny_table
+from _tiny_lut import FAST
 
 from nas._errors import NasError
 from nas.arch import Arch
@@ -29,22 +29,9 @@ from nas.latency._settings import Settings
 from nas.space import get_space
 
 
-@pytest.fixture(scope="module")
-def tiny_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("spaces") / "tiny_lut.yaml"
-    path.write_text(TINY_SPACE)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_table(tiny_space: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny torch table built in two sittings (limit, then resume), then calibrated."""
-    return build_tiny_table(tiny_space, tmp_path_factory.mktemp("tables") / "tiny_torch.json")
-
-
-def test_build_covers_space_with_full_stats(tiny_table: Path, tiny_space: Path) -> None:
-    table = read_table(tiny_table)
-    keys = {b.key for b in enumerate_blocks(get_space(tiny_space), classes=10, in_channels=1)}
+def test_build_covers_space_with_full_stats(tiny_lut_table: Path, tiny_lut_space: Path) -> None:
+    table = read_table(tiny_lut_table)
+    keys = {b.key for b in enumerate_blocks(get_space(tiny_lut_space), classes=10, in_channels=1)}
     assert set(table.entries) == keys
     for e in table.entries.values():
         assert e.n >= 4 and e.min is not None and e.p90 is not None and e.std is not None
@@ -70,8 +57,8 @@ def test_build_covers_space_with_full_stats(tiny_table: Path, tiny_space: Path) 
     assert "allocator" in table.measurement["pinned"]["malloc"]
 
 
-def test_networks_are_divided_by_the_anchor_drift(tiny_table: Path) -> None:
-    table = read_table(tiny_table)
+def test_networks_are_divided_by_the_anchor_drift(tiny_lut_table: Path) -> None:
+    table = read_table(tiny_lut_table)
     items = sample_items(table, 4, 0, STREAM_VALIDATION)
     (key, (arch, ms)), = table_anchors(table.configs).items()
     assert key == config_key("tiny_lut", 32, 10, 1)
@@ -98,8 +85,8 @@ def test_networks_are_divided_by_the_anchor_drift(tiny_table: Path) -> None:
     assert plain.anchor_ms == [None] * 4
 
 
-def test_passes_measure_fresh_networks_and_take_the_median(tiny_table: Path) -> None:
-    table = read_table(tiny_table)
+def test_passes_measure_fresh_networks_and_take_the_median(tiny_lut_table: Path) -> None:
+    table = read_table(tiny_lut_table)
     items = sample_items(table, 5, 0, STREAM_VALIDATION)
     settings = table_settings(table)
     timing = {"rounds": 2, "round_ms": 2.0}
@@ -122,22 +109,22 @@ def test_passes_measure_fresh_networks_and_take_the_median(tiny_table: Path) -> 
 
 
 def test_validate_with_passes_reports_the_devices_repeatability(
-        tiny_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lut", "validate", str(tiny_table), "--n", "4", "--seed", "3", "--passes", "2",
+        tiny_lut_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lut", "validate", str(tiny_lut_table), "--n", "4", "--seed", "3", "--passes", "2",
                  "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["passes"] == 2 and out["n"] == 4
     rep = out["repeatability"]["32"]
     assert rep["n"] == 4 and -1.0 <= rep["kendall_tau_pass1_vs_pass2"] <= 1.0
     assert rep["mean_abs_diff_pct"] > 0  # two independent timings never agree to the bit
-    assert main(["lut", "validate", str(tiny_table), "--n", "2", "--passes", "0",
+    assert main(["lut", "validate", str(tiny_lut_table), "--n", "2", "--passes", "0",
                  "--no-progress"]) == 2
     assert "--passes must be >= 1" in capsys.readouterr().err
 
 
 def test_rounds_set_how_many_bursts_each_network_gets(
-        tiny_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    table = read_table(tiny_table)
+        tiny_lut_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = read_table(tiny_lut_table)
     items = sample_items(table, 2, 0, STREAM_VALIDATION)
     fixed = {"round_ms": 1.0, "min_reps": 2, "max_reps": 2, "warmup_ms": 1.0}
     for rounds in (1, 4):
@@ -145,22 +132,22 @@ def test_rounds_set_how_many_bursts_each_network_gets(
                               progress=False)
         assert [e.n for e in timed.entries] == [2 * rounds] * 2  # 2 calls per burst
     # The CLI passes --rounds through to validate and calibrate, and records it.
-    assert main(["lut", "validate", str(tiny_table), "--n", "2", "--rounds", "3",
+    assert main(["lut", "validate", str(tiny_lut_table), "--n", "2", "--rounds", "3",
                  "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["rounds"] == 3
     copy = tmp_path / "rounds.json"
-    copy.write_text(tiny_table.read_text())
+    copy.write_text(tiny_lut_table.read_text())
     assert main(["lut", "calibrate", str(copy), "--n", "3", "--rounds", "2",
                  "--no-progress"]) == 0
     capsys.readouterr()
     assert read_table(copy).calibration.meta["timing"]["rounds"] == 2  # type: ignore[union-attr]
-    assert main(["lut", "validate", str(tiny_table), "--n", "2", "--rounds", "0",
+    assert main(["lut", "validate", str(tiny_lut_table), "--n", "2", "--rounds", "0",
                  "--no-progress"]) == 2
     assert "--rounds must be >= 1" in capsys.readouterr().err
 
 
-def test_build_reports_and_warns_on_anchor_spread(tiny_table: Path) -> None:
-    table = read_table(tiny_table)
+def test_build_reports_and_warns_on_anchor_spread(tiny_lut_table: Path) -> None:
+    table = read_table(tiny_lut_table)
     spreads = anchor_spreads(table.configs)
     key = config_key("tiny_lut", 32, 10, 1)
     assert list(spreads) == [key]
@@ -171,9 +158,9 @@ def test_build_reports_and_warns_on_anchor_spread(tiny_table: Path) -> None:
     assert drift_warnings({key: 37.0}, limit=40.0) == []
 
 
-def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Path) -> None:
+def test_resume_from_partial_file_after_interrupt(tiny_lut_space: Path, tmp_path: Path) -> None:
     out = tmp_path / "interrupted.json"
-    space = get_space(tiny_space)
+    space = get_space(tiny_lut_space)
     build_table(space, Settings(**FAST), out, classes=10, in_channels=1, limit=2, chunk=1,
                 progress=False)
     kept = read_table(out)
@@ -190,45 +177,45 @@ def test_resume_from_partial_file_after_interrupt(tiny_space: Path, tmp_path: Pa
     assert all(table.entries[k].median == 0.123 for k in donor)
 
 
-def test_extending_with_other_settings_is_refused(tiny_table: Path, tiny_space: Path) -> None:
+def test_extending_with_other_settings_is_refused(tiny_lut_table: Path, tiny_lut_space: Path) -> None:
     with pytest.raises(NasError, match="measured with"):
-        build_table(get_space(tiny_space), Settings(batch=2, **FAST), tiny_table, classes=10,
+        build_table(get_space(tiny_lut_space), Settings(batch=2, **FAST), tiny_lut_table, classes=10,
                     in_channels=1, progress=False)
 
 
-def test_onnxruntime_block_build(tiny_space: Path, tmp_path: Path) -> None:
+def test_onnxruntime_block_build(tiny_lut_space: Path, tmp_path: Path) -> None:
     out = tmp_path / "tiny_ort.json"
-    report = build_table(get_space(tiny_space), Settings(backend="onnxruntime", **FAST), out,
+    report = build_table(get_space(tiny_lut_space), Settings(backend="onnxruntime", **FAST), out,
                          classes=10, in_channels=1, limit=3, progress=False)
     table = read_table(out)
     assert report.measured == 3 and len(table) == 3
     assert table.device["runtime"] == "onnxruntime" and table.backend == "onnxruntime"
 
 
-def test_predict_cli_json(tiny_table: Path, tiny_space: Path,
+def test_predict_cli_json(tiny_lut_table: Path, tiny_lut_space: Path,
                           capsys: pytest.CaptureFixture[str]) -> None:
-    space = get_space(tiny_space)
+    space = get_space(tiny_lut_space)
     arch = space.sample(np.random.default_rng(4))
-    assert main(["lut", "predict", str(tiny_table), arch.text, "--classes", "10",
+    assert main(["lut", "predict", str(tiny_lut_table), arch.text, "--classes", "10",
                  "--in-channels", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    table = load_table(tiny_table)
+    table = load_table(tiny_lut_table)
     expect = table.predict(arch, classes=10, in_channels=1)
     assert out["latency_ms"] == pytest.approx(expect.latency_ms)
     assert out["calibrated"] is True and out["content_hash"] == table.content_hash
     assert [b["key"] for b in out["blocks"]] == [
         b.key for b in arch_to_blocks(arch, classes=10, in_channels=1)]
     # A config the table was not built for: the classifier key is missing, and it says so.
-    assert main(["lut", "predict", str(tiny_table), arch.text, "--classes", "7",
+    assert main(["lut", "predict", str(tiny_lut_table), arch.text, "--classes", "7",
                  "--in-channels", "1"]) == 2
     err = capsys.readouterr().err
     assert "tiny_torch" in err and "fc(cin=32,cout=7,hw=1)" in err
 
 
 @pytest.mark.slow
-def test_validate_cli_on_tiny_table(tiny_table: Path, tmp_path: Path,
+def test_validate_cli_on_tiny_table(tiny_lut_table: Path, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lut", "validate", str(tiny_table), "--n", "4", "--seed", "3", "--out",
+    assert main(["lut", "validate", str(tiny_lut_table), "--n", "4", "--seed", "3", "--out",
                  str(tmp_path), "--no-progress", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     for name in ("n", "mape", "within_10pct", "kendall_tau", "rmse_ms"):
@@ -238,25 +225,25 @@ def test_validate_cli_on_tiny_table(tiny_table: Path, tmp_path: Path,
     assert Path(out["png"]).stat().st_size > 1000
     rows = Path(out["csv"]).read_text().splitlines()
     assert len(rows) == 5
-    calibrated = {s["arch"] for s in load_table(tiny_table).calibration.samples}
+    calibrated = {s["arch"] for s in load_table(tiny_lut_table).calibration.samples}
     assert not calibrated & {r.split(",")[0] for r in rows[1:]}  # held out
 
 
-def test_list_cli_shows_table(tiny_table: Path, monkeypatch: pytest.MonkeyPatch,
+def test_list_cli_shows_table(tiny_lut_table: Path, monkeypatch: pytest.MonkeyPatch,
                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("HWNAS_TABLE_PATH", str(tiny_table.parent))
+    monkeypatch.setenv("HWNAS_TABLE_PATH", str(tiny_lut_table.parent))
     assert main(["lut", "list", "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     row = rows["tiny_torch"]
     assert row["spaces"] == ["tiny_lut"] and row["resolutions"] == [32]
-    assert row["runtime"] == "torch" and row["entries"] == len(read_table(tiny_table))
+    assert row["runtime"] == "torch" and row["entries"] == len(read_table(tiny_lut_table))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_fp16_build_and_validate(tiny_space: Path, tmp_path: Path) -> None:
+def test_cuda_fp16_build_and_validate(tiny_lut_space: Path, tmp_path: Path) -> None:
     out = tmp_path / "tiny_cuda.json"
     settings = Settings(device="cuda", batch=4, dtype="float16", **FAST)
-    build_table(get_space(tiny_space), settings, out, classes=10, in_channels=1, progress=False)
+    build_table(get_space(tiny_lut_space), settings, out, classes=10, in_channels=1, progress=False)
     table = read_table(out)
     assert table.device["kind"] == "cuda" and table.device["name"] == torch.cuda.get_device_name(0)
     assert table.dtype == "float16" and table.batch == 4
@@ -268,36 +255,36 @@ def test_cuda_fp16_build_and_validate(tiny_space: Path, tmp_path: Path) -> None:
     assert res["n"] == 4 and res["kendall_tau"] is not None
 
 
-def test_cuda_without_gpu_is_a_clear_error(tiny_space: Path, tmp_path: Path) -> None:
+def test_cuda_without_gpu_is_a_clear_error(tiny_lut_space: Path, tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(NasError, match="no CUDA device"):
-        build_table(get_space(tiny_space), Settings(device="cuda", **FAST), tmp_path / "x.json",
+        build_table(get_space(tiny_lut_space), Settings(device="cuda", **FAST), tmp_path / "x.json",
                     progress=False)
 
 
-def test_build_cli_limit_then_report(tiny_space: Path, tmp_path: Path,
+def test_build_cli_limit_then_report(tiny_lut_space: Path, tmp_path: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.json"
-    args = ["lut", "build", "--space", str(tiny_space), "--classes", "10", "--in-channels", "1",
+    args = ["lut", "build", "--space", str(tiny_lut_space), "--classes", "10", "--in-channels", "1",
             "--rounds", "1", "--round-ms", "0.5", "--limit", "2", "--out", str(out),
             "--no-progress", "--json"]
     assert main(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["measured"] == 2 and report["remaining"] == report["keys_total"] - 2
     assert read_table(out).measurement["clock"] == "thread_cpu"
-    assert main(["lut", "build", "--space", str(tiny_space), "--out", str(out), "--threads", "2",
+    assert main(["lut", "build", "--space", str(tiny_lut_space), "--out", str(out), "--threads", "2",
                  "--no-progress"]) == 2
     assert "measured with" in capsys.readouterr().err
 
 
-def test_refit_with_min_statistic_needs_no_measuring(tiny_table: Path, tmp_path: Path,
+def test_refit_with_min_statistic_needs_no_measuring(tiny_lut_table: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     copy = tmp_path / "refit.json"
-    copy.write_text(tiny_table.read_text())
+    copy.write_text(tiny_lut_table.read_text())
     assert main(["lut", "calibrate", str(copy), "--refit", "--statistic", "min", "--json"]) == 0
     capsys.readouterr()
-    before, after = read_table(tiny_table), read_table(copy)
+    before, after = read_table(tiny_lut_table), read_table(copy)
     assert after.statistic == "min" and after.calibration is not None
     # The same networks and measurements, not re-run (naive_ms now sums the entries' min).
     assert [(s["arch"], s["measured"]) for s in after.calibration.samples] == [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _tiny_lut import FAST, TINY_SPACE, build_tiny_table
+from _tiny_lut import FAST
 
 from nas._errors import NasError
 from nas.cli._main import main
@@ -21,17 +21,10 @@ FACTORS = (1.0, 1.21, 0.64, 1.44)
 
 
 @pytest.fixture(scope="module")
-def tiny_table(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    space = tmp_path_factory.mktemp("spaces") / "tiny_lut.yaml"
-    space.write_text(TINY_SPACE)
-    return build_tiny_table(space, tmp_path_factory.mktemp("tables") / "tiny_torch.json")
-
-
-@pytest.fixture(scope="module")
-def first_run(tiny_table: Path, tmp_path_factory: pytest.TempPathFactory
+def first_run(tiny_lut_table: Path, tmp_path_factory: pytest.TempPathFactory
               ) -> tuple[Path, dict]:
     """A real validation of 4 networks on this machine: its CSV and its figures."""
-    out = validate_table(read_table(tiny_table), n=len(FACTORS), seed=3, timing=FAST,
+    out = validate_table(read_table(tiny_lut_table), n=len(FACTORS), seed=3, timing=FAST,
                          out_dir=tmp_path_factory.mktemp("run1"), progress=False)
     return Path(out["csv"]), out
 
@@ -61,10 +54,10 @@ def _second_run(first: Path, dest: Path, drop_last: bool) -> Path:
     return _write(dest / first.name, rows[:-1] if drop_last else rows)
 
 
-def test_one_run_scores_as_its_validation_did(tiny_table: Path, first_run: tuple[Path, dict]
+def test_one_run_scores_as_its_validation_did(tiny_lut_table: Path, first_run: tuple[Path, dict]
                                               ) -> None:
     path, validated = first_run
-    out = score_runs(read_table(tiny_table), [path])
+    out = score_runs(read_table(tiny_lut_table), [path])
     for name in ("n", "mape", "within_10pct", "kendall_tau", "rmse_ms"):
         assert out[name] == pytest.approx(validated[name])
         assert out["baseline_flops"][name] == pytest.approx(validated["baseline_flops"][name])
@@ -72,10 +65,10 @@ def test_one_run_scores_as_its_validation_did(tiny_table: Path, first_run: tuple
 
 
 def test_runs_combine_per_network_by_geometric_mean(
-        tiny_table: Path, first_run: tuple[Path, dict], tmp_path: Path) -> None:
+        tiny_lut_table: Path, first_run: tuple[Path, dict], tmp_path: Path) -> None:
     path, _ = first_run
     second = _second_run(path, tmp_path / "run2", drop_last=True)
-    out = score_runs(read_table(tiny_table), [path, second], out_dir=tmp_path / "combined")
+    out = score_runs(read_table(tiny_lut_table), [path, second], out_dir=tmp_path / "combined")
     assert out["n"] == len(FACTORS) - 1 and out["not_in_every_run"] == 1
     assert out["runs"] == [str(path), str(second)]
     first = _rows(path)[:-1]
@@ -92,14 +85,14 @@ def test_runs_combine_per_network_by_geometric_mean(
     assert -1.0 <= between["median_tau_run_vs_run"] <= 1.0
     assert Path(out["png"]).stat().st_size > 1000
     # The combined CSV is itself a run: scoring it alone gives the same figures.
-    again = score_runs(read_table(tiny_table), [out["csv"]])
+    again = score_runs(read_table(tiny_lut_table), [out["csv"]])
     assert again["kendall_tau"] == pytest.approx(out["kendall_tau"])
     assert again["mape"] == pytest.approx(out["mape"])
 
 
-def test_bad_runs_are_clear_errors(tiny_table: Path, first_run: tuple[Path, dict],
+def test_bad_runs_are_clear_errors(tiny_lut_table: Path, first_run: tuple[Path, dict],
                                    tmp_path: Path) -> None:
-    table = read_table(tiny_table)
+    table = read_table(tiny_lut_table)
     path, _ = first_run
     with pytest.raises(NasError, match="no such validation CSV"):
         score_runs(table, [tmp_path / "absent.csv"])
@@ -127,15 +120,15 @@ def test_bad_runs_are_clear_errors(tiny_table: Path, first_run: tuple[Path, dict
         score_runs(table, [path, second], out_dir=second.parent)
 
 
-def test_validate_from_csv_cli(tiny_table: Path, first_run: tuple[Path, dict], tmp_path: Path,
+def test_validate_from_csv_cli(tiny_lut_table: Path, first_run: tuple[Path, dict], tmp_path: Path,
                                capsys: pytest.CaptureFixture[str]) -> None:
     path, _ = first_run
     second = _second_run(path, tmp_path / "run2", drop_last=False)
-    assert main(["lut", "validate", str(tiny_table), "--from-csv", str(path), str(second),
+    assert main(["lut", "validate", str(tiny_lut_table), "--from-csv", str(path), str(second),
                  "--out", str(tmp_path / "both"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == len(FACTORS) and len(out["runs"]) == 2
     assert Path(out["csv"]).parent == tmp_path / "both"
-    assert main(["lut", "validate", str(tiny_table), "--from-csv", str(tmp_path / "no.csv")]) == 2
+    assert main(["lut", "validate", str(tiny_lut_table), "--from-csv", str(tmp_path / "no.csv")]) == 2
     err = capsys.readouterr().err
     assert "no.csv: no such validation CSV" in err and "Traceback" not in err

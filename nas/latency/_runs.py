@@ -120,9 +120,11 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
     if len(runs) >= 2:
         out["between_runs"] = between_runs(items, logs[stat_col])
     if out_dir is not None:
-        raw = [Entry(median=float(combined.get("raw_median_ms", combined["measured_median_ms"])[i]),
-                     min=float(combined.get("raw_min_ms", combined["measured_min_ms"])[i]))
-               for i in range(len(items))]
+        # Runs from before the anchor have no raw timings: the measured ones stand in.
+        raw_median = combined.get("raw_median_ms", combined["measured_median_ms"])
+        raw_min = combined.get("raw_min_ms", combined["measured_min_ms"])
+        raw = [Entry(median=float(a), min=float(b)) for a, b in zip(raw_median, raw_min,
+                                                                     strict=True)]
         drift = combined.get("anchor_drift", np.ones(len(items)))
         out.update(write_outputs(Path(out_dir), table, items, measured, pred, naive, flops, macs,
                                  raw, drift.tolist()))
