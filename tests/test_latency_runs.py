@@ -132,3 +132,70 @@ def test_validate_from_csv_cli(tiny_lut_table: Path, first_run: tuple[Path, dict
     assert main(["lut", "validate", str(tiny_lut_table), "--from-csv", str(tmp_path / "no.csv")]) == 2
     err = capsys.readouterr().err
     assert "no.csv: no such validation CSV" in err and "Traceback" not in err
+
+
+def _with_anchor(table_path: Path, dest: Path, *, scale: float = 1.0, arch: str | None = None
+                 ) -> Path:
+    """A copy of the table whose build timed its anchor ``scale`` times slower (a rebuild on a
+    slower day), or anchored on another network."""
+    data = json.loads(table_path.read_text())
+    for config in data["configs"]:
+        config["anchor"]["ms"] *= scale
+        if arch is not None:
+            config["anchor"]["arch"] = arch
+    dest.write_text(json.dumps(data))
+    return dest
+
+
+def test_runs_record_their_anchor_and_rescore_under_a_rebuilt_table(
+        tiny_lut_table: Path, first_run: tuple[Path, dict], tmp_path: Path) -> None:
+    path, _ = first_run
+    table = read_table(tiny_lut_table)
+    (config,) = table.configs
+    rows = _rows(path)
+    assert {r["anchor_arch"] for r in rows} == {config["anchor"]["arch"]}
+    assert {float(r["anchor_ms_at_build"]) for r in rows} == {config["anchor"]["ms"]}
+    column = f"measured_{table.statistic}_ms"
+    measured = np.array([float(r[column]) for r in rows])
+    drift = np.array([float(r["anchor_drift"]) for r in rows])
+    key = "tiny_lut/32/10/1"
+    # The same blocks under an anchor timed 1.5x slower at build: the run's networks are 1.5x
+    # slower at that table's speed, and its predictions did not move.
+    slower = read_table(_with_anchor(tiny_lut_table, tmp_path / "slower.json", scale=1.5))
+    out = score_runs(slower, [path], out_dir=tmp_path / "rebased")
+    assert out["rebased"] == {str(path): {key: pytest.approx(1.5)}}
+    got = _rows(Path(out["csv"]))
+    np.testing.assert_allclose([float(r[column]) for r in got], measured * 1.5)
+    np.testing.assert_allclose([float(r["anchor_drift"]) for r in got], drift / 1.5)
+    assert {float(r["anchor_ms_at_build"]) for r in got} == {config["anchor"]["ms"] * 1.5}
+    pred = np.array([float(r["predicted_ms"]) for r in got])
+    assert out["mape"] == pytest.approx(accuracy(pred, measured * 1.5)["mape"])
+    # The rebased CSV rescored by the table it now names is not rescaled again.
+    assert score_runs(slower, [out["csv"]])["rebased"] == {}
+    # A CSV from before the anchor columns: rescaled only when told which table it validated.
+    old = _write(tmp_path / "old" / path.name,
+                 [{k: v for k, v in r.items() if not k.startswith("anchor_")} for r in rows])
+    assert score_runs(slower, [old])["rebased"] == {}
+    assert score_runs(slower, [old], measured_with=table)["rebased"] == {
+        str(old): {key: pytest.approx(1.5)}}
+    # Another anchor network: the two speeds cannot be related.
+    other = read_table(_with_anchor(tiny_lut_table, tmp_path / "other.json",
+                                    arch=table.calibration.samples[0]["arch"]))  # type: ignore[union-attr]
+    with pytest.raises(NasError, match=r"anchor network .* same anchor"):
+        score_runs(other, [path])
+
+
+def test_measured_with_cli(tiny_lut_table: Path, first_run: tuple[Path, dict], tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = first_run
+    rows = _rows(path)
+    old = _write(tmp_path / "old" / path.name,
+                 [{k: v for k, v in r.items() if not k.startswith("anchor_")} for r in rows])
+    slower = _with_anchor(tiny_lut_table, tmp_path / "slower.json", scale=2.0)
+    assert main(["lut", "validate", str(slower), "--from-csv", str(old),
+                 "--measured-with", str(tiny_lut_table)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert list(out["rebased"][str(old)].values()) == [pytest.approx(2.0)]
+    assert main(["lut", "validate", str(slower), "--measured-with", str(tiny_lut_table)]) == 2
+    err = capsys.readouterr().err
+    assert "--measured-with only applies with --from-csv" in err and "Traceback" not in err

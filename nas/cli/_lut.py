@@ -79,6 +79,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from-csv", nargs="+", metavar="CSV",
                    help="no measuring: score on the networks earlier runs measured (their "
                         "validate_<table>.csv), several runs combined per network")
+    p.add_argument("--measured-with", metavar="TABLE",
+                   help="with --from-csv: the table those runs validated, when it is not TABLE "
+                        "(e.g. before a rebuild) and the CSVs predate the anchor_ms_at_build "
+                        "column; their timings are rescaled to TABLE's anchor speed")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_validate)
@@ -172,9 +176,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.from_csv:
         from nas.latency._runs import score_runs
 
+        measured_with = load_table(args.measured_with) if args.measured_with else None
         print_json(score_runs(table, args.from_csv, out_dir=args.out,
-                              approximate=args.approximate))
+                              approximate=args.approximate, measured_with=measured_with))
         return 0
+    if args.measured_with:
+        raise NasError("--measured-with only applies with --from-csv (scoring earlier runs)")
     print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
                               approximate=args.approximate, timer=args.timer,
                               progress=not args.no_progress, passes=args.passes,

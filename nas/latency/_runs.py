@@ -9,6 +9,12 @@ their drift-corrected timings, which averages out the noise of any one session.
 
 The output says how far the runs agree with each other (``between_runs``), so that a reader can
 tell a table's error from the device's.
+
+Runs outlive tables: a table rebuilt or recalibrated later can be scored on the runs taken for
+its predecessor. A run's drift-corrected timings are expressed at the speed its table's anchor
+had at build (``anchor_ms_at_build``, in every CSV written since); scoring under a table whose
+build timed the same anchor network at another speed rescales them to that speed
+(:func:`rebase_run`).
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from nas._errors import NasError
 from nas.arch import Arch
+from nas.latency._anchor import config_key, table_anchors
 from nas.latency._entry import Entry
 from nas.latency._networks import NetItem, calibration_items
 from nas.latency._table import LatencyTable
@@ -31,15 +38,24 @@ from nas.latency._validate import none_if_nan, score_networks, write_outputs
 _COLUMNS = ("arch", "classes", "in_channels", "measured_median_ms", "measured_min_ms")
 # Timings combined across runs (raw_* and anchor_drift only where every run has them).
 _TIMINGS = ("measured_median_ms", "measured_min_ms", "raw_median_ms", "raw_min_ms", "anchor_drift")
-_Row = dict[str, float]
+_SCALED = ("measured_median_ms", "measured_min_ms")
 
 
-def read_run(path: str | Path) -> dict[tuple[str, int, int], tuple[NetItem, _Row]]:
-    """One validation CSV: network -> (item, its timings). Errors name the file and the row."""
+class RunRow(NamedTuple):
+    """One network of a validation run: the network, its timings, and the anchor (arch, ms at
+    build) its ``measured_*`` timings are expressed at (None in CSVs from before that column)."""
+
+    item: NetItem
+    times: dict[str, float]
+    anchor: tuple[Arch, float] | None
+
+
+def read_run(path: str | Path) -> dict[tuple[str, int, int], RunRow]:
+    """One validation CSV: network -> its row. Errors name the file and the row."""
     path = Path(path)
     if not path.is_file():
         raise NasError(f"{path}: no such validation CSV (written by `nas lut validate --out DIR`)")
-    out: dict[tuple[str, int, int], tuple[NetItem, _Row]] = {}
+    out: dict[tuple[str, int, int], RunRow] = {}
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in _COLUMNS if c not in (reader.fieldnames or ())]
@@ -50,20 +66,73 @@ def read_run(path: str | Path) -> dict[tuple[str, int, int], tuple[NetItem, _Row
                 item = NetItem(Arch.parse(row["arch"]), int(row["classes"]),
                                int(row["in_channels"]))
                 times = {c: float(row[c]) for c in _TIMINGS if row.get(c) not in (None, "")}
+                anchor = ((Arch.parse(row["anchor_arch"]), float(row["anchor_ms_at_build"]))
+                          if row.get("anchor_arch") and row.get("anchor_ms_at_build") else None)
             except (NasError, ValueError, TypeError) as exc:
                 raise NasError(f"{path}: line {i} is not a validation row ({exc})") from None
             if not all(math.isfinite(v) and v > 0 for v in times.values()):
                 raise NasError(f"{path}: line {i} has a timing that is not a positive number")
             if item.ident in out:
                 raise NasError(f"{path}: line {i} repeats the network {item.arch.text}")
-            out[item.ident] = (item, times)
+            if anchor is not None and not (math.isfinite(anchor[1]) and anchor[1] > 0):
+                raise NasError(f"{path}: line {i} has an anchor_ms_at_build that is not a "
+                               "positive number")
+            out[item.ident] = RunRow(item, times, anchor)
     if not out:
         raise NasError(f"{path}: has no networks")
     return out
 
 
+def rebase_run(run: dict[tuple[str, int, int], RunRow], path: str | Path, table: LatencyTable,
+               measured_with: LatencyTable | None = None) -> dict[str, float]:
+    """Express a run's ``measured_*`` timings at ``table``'s anchor speed, in place.
+
+    A validation divides each timing by ``anchor now / anchor at build`` of the table it
+    validated, so its ``measured_*`` are at that table's build speed. A table rebuilt later (or
+    on another day) recorded another anchor time: its predictions are at that speed, and the
+    run must be scaled by ``new anchor ms / old anchor ms`` per config to be compared with them
+    (``anchor_drift`` by the inverse; raw timings stay as timed). The old anchor comes from the
+    CSV's ``anchor_arch``/``anchor_ms_at_build`` columns, else from ``measured_with`` (the table
+    the run validated); with neither, or where ``table`` has no anchor, nothing changes.
+
+    Returns:
+        ``config -> factor`` for the configs scaled by a factor other than 1.
+
+    Raises:
+        NasError: the run's anchor network is not ``table``'s (the tables sample their anchors
+            from different spaces or widths, so their speeds cannot be related).
+    """
+    targets = table_anchors(table.configs)
+    fallback = table_anchors(measured_with.configs) if measured_with is not None else {}
+    factors: dict[str, float] = {}
+    for key, row in run.items():
+        it = row.item
+        cfg = config_key(it.arch.space, it.arch.resolution, it.classes, it.in_channels)
+        target = targets.get(cfg)
+        source = row.anchor or fallback.get(cfg)
+        if target is None or source is None:
+            continue
+        if source[0] != target[0]:
+            raise NasError(f"{path}: its timings are relative to the anchor network "
+                           f"{source[0].text} but {table.where} anchors {cfg} on "
+                           f"{target[0].text}; a run can only be rescored by a table with the "
+                           "same anchor (same space, resolution and widths)")
+        factor = target[1] / source[1]
+        if factor == 1.0:
+            continue
+        factors[cfg] = factor
+        times = dict(row.times)
+        for c in _SCALED:
+            times[c] *= factor
+        if "anchor_drift" in times:
+            times["anchor_drift"] /= factor
+        run[key] = RunRow(it, times, target)
+    return factors
+
+
 def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
-               out_dir: str | Path | None = None, approximate: bool = False) -> dict[str, Any]:
+               out_dir: str | Path | None = None, approximate: bool = False,
+               measured_with: LatencyTable | None = None) -> dict[str, Any]:
     """Score ``table`` on the networks earlier validation runs measured, combined.
 
     Args:
@@ -74,16 +143,21 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
         out_dir: write the combined CSV and the scatter PNG here (same format as a validation);
             it may hold one of several input runs only if that is the only run.
         approximate: predict blocks the table lacks from their nearest neighbours.
+        measured_with: the table the runs validated, for CSVs that do not record their anchor
+            (written before ``anchor_ms_at_build`` existed); see :func:`rebase_run`.
 
     Returns:
-        what :func:`nas.latency._validate.validate_table` returns, plus ``runs`` (the CSVs) and,
-        with 2 or more runs, per resolution ``between_runs``: the median Kendall tau between
-        two runs and the tau between the combined first and second halves of the runs.
+        what :func:`nas.latency._validate.validate_table` returns, plus ``runs`` (the CSVs),
+        ``rebased`` (per run that was rescaled to ``table``'s anchor speed, the factor per
+        config) and, with 2 or more runs, per resolution ``between_runs``: the median Kendall
+        tau between two runs and the tau between the combined first and second halves of the
+        runs.
 
     Raises:
         NasError: a CSV is missing or malformed, the runs share no network, a network is one
-            the table's calibration measured (the runs were taken for another table), or
-            writing to ``out_dir`` would overwrite one of several input runs.
+            the table's calibration measured (the runs were taken for another table), a run's
+            anchor is not the table's, or writing to ``out_dir`` would overwrite one of several
+            input runs.
     """
     if not paths:
         raise NasError("score_runs needs at least one validation CSV")
@@ -93,6 +167,8 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
             raise NasError(f"--out {out_dir} would overwrite the input run {target}; "
                            "write the combined run to another folder")
     runs = [read_run(p) for p in paths]
+    rebased = {str(p): f for p, r in zip(paths, runs, strict=True)
+               if (f := rebase_run(r, p, table, measured_with))}
     common = [k for k in runs[0] if all(k in r for r in runs[1:])]
     union = set().union(*(r.keys() for r in runs))
     if not common:
@@ -104,9 +180,9 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
         arch = next(iter(calibrated))[0]
         raise NasError(f"{arch} in these runs is one of {table.where}'s calibration networks: "
                        "these runs were not measured for this table")
-    items = [runs[0][k][0] for k in common]
-    columns = sorted(set.intersection(*(set(r[k][1]) for r in runs for k in common)))
-    values = {c: np.array([[r[k][1][c] for k in common] for r in runs]) for c in columns}
+    items = [runs[0][k].item for k in common]
+    columns = sorted(set.intersection(*(set(r[k].times) for r in runs for k in common)))
+    values = {c: np.array([[r[k].times[c] for k in common] for r in runs]) for c in columns}
     logs = {c: np.log(v) for c, v in values.items()}
     combined = {c: v[0] if len(runs) == 1 else np.exp(logs[c].mean(axis=0))
                 for c, v in values.items()}
@@ -115,6 +191,7 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
     out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
                                                    approximate=approximate)
     out["runs"] = [str(p) for p in paths]
+    out["rebased"] = rebased
     out["not_in_every_run"] = len(union) - len(common)
     stat_col = "measured_min_ms" if table.statistic == "min" else "measured_median_ms"
     if len(runs) >= 2:

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from nas._errors import NasError
+from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cost import arch_cost
-from nas.latency._anchor import table_anchors
+from nas.latency._anchor import config_key, table_anchors
 from nas.latency._entry import Entry
 from nas.latency._networks import (
     STREAM_CALIBRATION,
@@ -206,25 +207,36 @@ def write_outputs(out_dir: Path, table: LatencyTable, items: Sequence[NetItem],
     out_dir.mkdir(parents=True, exist_ok=True)
     res = np.array([it.arch.resolution for it in items])
     meas = np.array([m.value(table.statistic) for m in measured])
+    anchors = table_anchors(table.configs)
+    anchor = [anchors.get(config_key(it.arch.space, it.arch.resolution, it.classes,
+                                     it.in_channels)) for it in items]
     csv_path = _write_csv(out_dir / f"validate_{table.id}.csv", items, measured, pred, naive,
-                          flops, macs, raw, drift)
+                          flops, macs, raw, drift, anchor)
     png_path = _write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred, flops)
     return {"csv": str(csv_path), "png": str(png_path)}
 
 
 def _write_csv(path: Path, items: Sequence[NetItem], measured: Sequence[Any], pred: np.ndarray,
                naive: np.ndarray, flops: np.ndarray, macs: np.ndarray, raw: Sequence[Entry],
-               drift: Sequence[float]) -> Path:
-    """One row per network; ``measured_*`` have the anchor drift divided out, ``raw_*`` not."""
+               drift: Sequence[float], anchor: Sequence[tuple[Arch, float] | None]) -> Path:
+    """One row per network; ``measured_*`` have the anchor drift divided out, ``raw_*`` not.
+
+    ``anchor_arch`` and ``anchor_ms_at_build`` name the speed ``measured_*`` are expressed at
+    (the table's anchor, as its build timed it), so that a later table with another anchor time
+    can score the run (:func:`nas.latency._runs.score_runs` rebases it).
+    """
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["arch", "resolution", "classes", "in_channels", "macs", "measured_median_ms",
                     "measured_min_ms", "predicted_ms", "naive_sum_ms", "flops_baseline_ms",
-                    "raw_median_ms", "raw_min_ms", "anchor_drift"])
+                    "raw_median_ms", "raw_min_ms", "anchor_drift", "anchor_arch",
+                    "anchor_ms_at_build"])
         for i, it in enumerate(items):
+            a = anchor[i]
             w.writerow([it.arch.text, it.arch.resolution, it.classes, it.in_channels,
                         int(macs[i]), measured[i].median, measured[i].min, pred[i], naive[i],
-                        flops[i], raw[i].median, raw[i].min, drift[i]])
+                        flops[i], raw[i].median, raw[i].min, drift[i],
+                        a[0].text if a else "", a[1] if a else ""])
     return path
 
 
