@@ -6,7 +6,9 @@ timings, so one run scores the table against that session's noise as much as aga
 This script scores each table on each run alone and on all runs combined (per network, the
 geometric mean of the drift-corrected timings: ``nas lut validate --from-csv``), and reports how
 far the runs agree with each other (median Kendall τ between two runs, and between the combined
-first and second halves of the runs). No measuring.
+first and second halves of the runs). No measuring. Runs taken for an earlier build of a table
+(another content hash) are rescaled to the current table's anchor speed (``rebased``; see
+``nas.latency._runs.rebase_run``), so a rebuilt table is scored on its predecessor's runs too.
 
     python experiments/bench_latency_sessions.py --runs experiments/bench_latency_out_rounds20 ...
 
@@ -60,7 +62,10 @@ def score_table(table_id: str, runs: list[Path], out_dir: Path) -> dict[str, Any
                         for s in (single[0], *first_k, combined)],
             "combined": group["model"], "flops": group["baseline_flops"],
             "between": combined["between_runs"][res]}
-    return {"table": table_id, "runs": [run_label(r, table_id) for r in runs],
+    rebased = {Path(p).parent.name: sorted(round(f, 3) for f in factors.values())
+               for p, factors in combined["rebased"].items()}
+    return {"table": table_id, "content_hash": table.content_hash,
+            "runs": [run_label(r, table_id) for r in runs], "rebased": rebased,
             "not_in_every_run": combined["not_in_every_run"], "per_resolution": rows}
 
 
@@ -96,6 +101,13 @@ def render(results: list[dict[str, Any]], out_rel: str) -> str:
     lines += ["", "Runs in that order (folder: host kernel, date, timing):", ""]
     for label in results[0]["runs"]:
         lines.append(f"- {label.split(':')[0]}: {label.split(': ', 1)[1]}")
+    for r in results:
+        if r["rebased"]:
+            factors = sorted({f for fs in r["rebased"].values() for f in fs})
+            lines.append(f"- `{r['table']}` ({r['content_hash']}): {len(r['rebased'])} runs were "
+                         "taken for an earlier build of it and are rescaled to its anchor speed "
+                         f"(factors {', '.join(map(str, factors))}): "
+                         f"{', '.join(sorted(r['rebased']))}")
     dropped = {r["table"]: r["not_in_every_run"] for r in results if r["not_in_every_run"]}
     lines += ["", f"Networks not in every run (left out): {dropped or 'none'}.",
               "Each run's own figures are in its folder's `summary.json`; the combined CSVs "
