@@ -15,9 +15,9 @@
 #
 # A build whose anchor network varied by more than 20% between chunks (`nas lut build` warns:
 # the machine's speed drifted while it measured) is measured again, up to ATTEMPTS times, and
-# the steadiest attempt is kept. On the 2026-11-30 host all three builds above that line made
-# visibly worse tables than a steady build of the same table (experiments/RESULTS.md, section
-# latency_tables_rebuilt).
+# the steadiest attempt is kept. On the 2026-11-30 host, of four table configs whose build
+# drifted past that line, three ranked held-out networks clearly worse than a steady build of
+# the same config (experiments/RESULTS.md, section latency_tables_rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi
