@@ -13,11 +13,11 @@
 # entries record n, median, mean, p90, std and min): the uncontended latency, the statistic that
 # least depends on what else runs on the machine. STAT=median switches.
 #
-# A build whose anchor network varied by more than 20% between chunks (`nas lut build` warns:
-# the machine's speed drifted while it measured) is measured again, up to ATTEMPTS times, and
-# the steadiest attempt is kept. On the 2026-11-30 host, of four table configs whose build
-# drifted past that line, three ranked held-out networks clearly worse than a steady build of
-# the same config (experiments/RESULTS.md, section latency_tables_rebuilt).
+# A config whose anchor network varied by more than 20% between the chunks of its build (the
+# machine's speed drifted while it measured) is measured again, up to ATTEMPTS builds in all,
+# and the steadiest attempt is kept (`nas lut build --attempts`). On the 2026-11-30 host, of
+# four table configs whose build drifted past that line, three ranked held-out networks clearly
+# worse than a steady build of the same config (experiments/RESULTS.md, latency_tables_rebuilt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi
@@ -29,10 +29,6 @@ VAL_N=${VAL_N:-50}
 STAT=${STAT:-min}
 if [ "${QUICK:-0}" = 1 ]; then ROUNDS=3; CAL_N=20; VAL_N=${VAL_N_QUICK:-10}; fi
 mkdir -p "$WORK" latency_tables
-max_spread() {  # the largest anchor spread (%) over a table's configs
-  python -c "import json, sys; c = json.load(open(sys.argv[1]))['configs']; \
-print(max(x.get('anchor', {}).get('spread_pct', 0) for x in c))" "$1"
-}
 start=$(date +%s)
 for space in mobilenet_v3 mobilenet_v2; do
   for backend in torch onnxruntime; do
@@ -40,25 +36,12 @@ for space in mobilenet_v3 mobilenet_v2; do
     out="$WORK/$id.json"
     if [ "${RESUME:-0}" != 1 ]; then rm -f "$out" "$out.partial.jsonl"; fi
     t0=$(date +%s)
-    best=""
-    for attempt in $(seq 1 "$ATTEMPTS"); do
-      try="$WORK/attempt$attempt/$id.json"
-      mkdir -p "$WORK/attempt$attempt"
-      if [ "${RESUME:-0}" != 1 ]; then rm -f "$try" "$try.partial.jsonl"; fi
-      nas lut build --space "$space" --device cpu --backend "$backend" --threads 1 --batch 1 \
-        --resolution 224 --classes 1000 --in-channels 3 --rounds "$ROUNDS" --statistic "$STAT" \
-        --out "$try" --json
-      nas lut build --space "$space" --device cpu --backend "$backend" --threads 1 --batch 1 \
-        --resolution 32 --classes 10 --in-channels 1 --rounds "$ROUNDS" --statistic "$STAT" \
-        --out "$try" --json
-      spread=$(max_spread "$try")
-      echo "$id attempt $attempt: largest anchor spread ${spread}%"
-      if [ -z "$best" ] || python -c "import sys; sys.exit(not $spread < $(max_spread "$best"))"; then
-        best="$try"
-      fi
-      if python -c "import sys; sys.exit(not $spread <= 20)"; then break; fi
-    done
-    cp "$best" "$out"
+    nas lut build --space "$space" --device cpu --backend "$backend" --threads 1 --batch 1 \
+      --resolution 224 --classes 1000 --in-channels 3 --rounds "$ROUNDS" --statistic "$STAT" \
+      --attempts "$ATTEMPTS" --out "$out" --json
+    nas lut build --space "$space" --device cpu --backend "$backend" --threads 1 --batch 1 \
+      --resolution 32 --classes 10 --in-channels 1 --rounds "$ROUNDS" --statistic "$STAT" \
+      --attempts "$ATTEMPTS" --out "$out" --json
     nas lut calibrate "$out" --n "$CAL_N" --seed 0 --json
     cp "$out" "latency_tables/$id.json"
     echo "$id: built and calibrated in $(( $(date +%s) - t0 )) s"

@@ -29,6 +29,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-channels", type=int, default=3)
     p.add_argument("--out", required=True, help="table file (extended when it exists)")
     p.add_argument("--limit", type=int, help="measure at most this many new keys, then stop")
+    p.add_argument("--attempts", type=int, default=1,
+                   help="measure again (up to this many builds in all, keeping the steadiest) "
+                        "when the machine's speed drifted during the build")
+    p.add_argument("--max-drift", type=float, default=20.0, metavar="PCT",
+                   help="with --attempts: the anchor spread (%%) above which a build is "
+                        "measured again (default 20)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     p.add_argument("--round-ms", type=float, default=15.0, help="target ms per key per round")
     p.add_argument("--statistic", default="median", choices=("median", "min"))
@@ -113,7 +119,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from nas.latency import load_table
-    from nas.latency._build import build_table
+    from nas.latency._build import build_steadiest
     from nas.latency._networks import calibrate_table
     from nas.latency._settings import Settings
     from nas.space import get_space
@@ -123,9 +129,11 @@ def cmd_build(args: argparse.Namespace) -> int:
                         round_ms=args.round_ms, statistic=args.statistic, timer=args.timer)
     if args.classes < 1 or args.in_channels < 1:
         raise NasError("--classes and --in-channels must be >= 1")
-    report = build_table(get_space(args.space), settings, args.out, resolutions=args.resolution,
-                         widths=args.width, classes=args.classes, in_channels=args.in_channels,
-                         limit=args.limit, seed=args.seed, progress=not args.no_progress)
+    report = build_steadiest(get_space(args.space), settings, args.out,
+                             attempts=args.attempts, max_drift=args.max_drift,
+                             resolutions=args.resolution, widths=args.width,
+                             classes=args.classes, in_channels=args.in_channels,
+                             limit=args.limit, seed=args.seed, progress=not args.no_progress)
     out = dict(report.__dict__)
     if args.calibrate and report.remaining == 0:
         table = load_table(Path(args.out))
