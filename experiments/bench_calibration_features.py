@@ -1,0 +1,161 @@
+"""Would a richer calibration rank networks better? Extra block-time scales, tried and scored.
+
+The calibration (``nas/latency/_calibration.py``) scales each block kind's summed isolated time
+by one coefficient. Inside a network, blocks of one kind may differ in how far their isolated
+timing misleads (cache state, kernel choice), so this script adds one more scale per group of
+mbconv blocks (by depthwise kernel, expansion ratio, stage, stride or squeeze-excite), pulled
+towards no change by the same ridge, and scores each variant:
+
+- in 5-fold cross-validation on the table's calibration networks (what a choice may use), and
+- fitted on all of them, on the shipped tables' held-out networks combined over the validation
+  runs (``experiments/bench_latency_out_sessions/``), for reference.
+
+    python experiments/bench_calibration_features.py
+
+Writes the ``calibration_features`` section of ``experiments/RESULTS.md``. No measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _results import write_section
+from scipy.optimize import lsq_linear
+from scipy.stats import kendalltau
+
+from nas.arch import Arch
+from nas.blocks import Block, arch_to_blocks
+from nas.latency import LatencyTable, load_table
+from nas.latency._calibration import FEATURES, NEUTRAL, RIDGE, key_features
+from nas.latency._networks import NetItem, calibration_items
+
+ROOT = Path(__file__).resolve().parent
+SECTION = "calibration_features"
+TABLES = ("cpu_torch_mobilenet_v3", "cpu_onnxruntime_mobilenet_v3", "cpu_torch_mobilenet_v2",
+          "cpu_onnxruntime_mobilenet_v2")
+FOLDS = 5
+
+
+def _expansion(b: Block) -> int:
+    return round(b.mid / b.cin) if b.expand_conv else 1
+
+
+# Variant name -> the group of an mbconv block (None: no extra scale).
+GROUPS: dict[str, Callable[[Block, int], str] | None] = {
+    "none (shipped)": None,
+    "kernel": lambda b, r: f"k{b.kernel}",
+    "expansion": lambda b, r: f"e{_expansion(b)}",
+    "stage": lambda b, r: f"1/{min(r // b.hw, 16)}",
+    "stride": lambda b, r: f"s{b.stride}",
+    "squeeze-excite": lambda b, r: f"se{int(b.se > 0)}",
+}
+
+
+def features(table: LatencyTable, it: NetItem, group: Callable[[Block, int], str] | None,
+             names: list[str]) -> np.ndarray:
+    """The shipped features, then the summed isolated ms of each extra group."""
+    blocks = arch_to_blocks(it.arch, table.space(it.arch.space), classes=it.classes,
+                            in_channels=it.in_channels)
+    base = np.zeros(len(FEATURES))
+    extra = np.zeros(len(names))
+    for b in blocks:
+        ms = table.entries[b.key].value(table.statistic)
+        base += key_features(b, ms, batch=table.batch, dtype=table.dtype)
+        if group is not None and b.kind == "mbconv":
+            extra[names.index(group(b, it.arch.resolution))] += ms
+    base[-1] = 1.0
+    return np.concatenate([base, extra])
+
+
+def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """As ``fit_coefficients``: relative least squares, ridge to neutral (extra scales: 0)."""
+    n_extra = x.shape[1] - len(FEATURES)
+    neutral = np.concatenate([NEUTRAL, np.zeros(n_extra)])
+    a = x / y[:, None]
+    scale = np.sqrt(np.mean(a**2, axis=0)) + 1e-12
+    reg = np.sqrt(RIDGE * len(y)) * np.diag(scale)
+    n_kinds = int(np.sum(NEUTRAL == 1.0))
+    lower = np.array([0.0] * n_kinds + [-np.inf] * (len(neutral) - n_kinds))
+    res = lsq_linear(np.vstack([a, reg]), np.concatenate([np.ones(len(y)), reg @ neutral]),
+                     bounds=(lower, np.full(len(neutral), np.inf)), method="bvls")
+    return np.asarray(res.x)
+
+
+def score(pred: np.ndarray, meas: np.ndarray) -> tuple[float, float]:
+    return float(np.mean(np.abs(pred / meas - 1) <= 0.1)), float(kendalltau(pred, meas).statistic)
+
+
+def held_out(table_id: str, runs_dir: Path) -> list[tuple[NetItem, float]]:
+    with (runs_dir / f"validate_{table_id}.csv").open(newline="") as fh:
+        return [(NetItem(Arch.parse(r["arch"]), int(r["classes"]), int(r["in_channels"])),
+                 float(r["measured_min_ms"])) for r in csv.DictReader(fh)]
+
+
+def run_table(table_id: str, runs_dir: Path) -> dict[str, Any]:
+    table = load_table(table_id)
+    items, entries = calibration_items(table)
+    y = np.array([e.value(table.statistic) for e in entries])
+    res = np.array([it.arch.resolution for it in items])
+    test = held_out(table_id, runs_dir)
+    test_res = np.array([it.arch.resolution for it, _ in test])
+    test_y = np.array([m for _, m in test])
+    out: dict[str, Any] = {}
+    for name, group in GROUPS.items():
+        names = sorted({group(b, it.arch.resolution) for it in items
+                        for b in arch_to_blocks(it.arch, table.space(it.arch.space),
+                                                classes=it.classes, in_channels=it.in_channels)
+                        if b.kind == "mbconv"}) if group else []
+        x = np.array([features(table, it, group, names) for it in items])
+        tx = np.array([features(table, it, group, names) for it, _ in test])
+        for r in sorted(set(res.tolist())):
+            m = res == r
+            folds = np.random.default_rng(0).permutation(int(m.sum())) % FOLDS
+            cv = np.zeros(int(m.sum()))
+            for k in range(FOLDS):
+                cv[folds == k] = x[m][folds == k] @ fit(x[m][folds != k], y[m][folds != k])
+            coef = fit(x[m], y[m])
+            t = test_res == r
+            out.setdefault(str(r), {})[name] = {"cv": score(cv, y[m]),
+                                                "held_out": score(tx[t] @ coef, test_y[t])}
+    return {"table": table_id, "per_resolution": out}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    names = list(GROUPS)
+    lines = [
+        "Each cell: 5-fold cross-validation on the table's 80 calibration networks per "
+        "resolution (within ±10% / Kendall τ), then, fitted on all 80, the held-out networks "
+        "combined over the validation runs (`bench_latency_out_sessions/`). Each variant adds "
+        "one block-time scale per group of mbconv blocks to the shipped calibration.", "",
+        "| table | res | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for r in results:
+        for res, g in r["per_resolution"].items():
+            cells = [f"{g[n]['cv'][0]:.0%} / {g[n]['cv'][1]:.3f}; "
+                     f"{g[n]['held_out'][0]:.0%} / {g[n]['held_out'][1]:.3f}" for n in names]
+            lines.append(f"| {r['table']} | {res} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--runs", default=str(ROOT / "bench_latency_out_sessions"),
+                    help="folder of combined validation CSVs")
+    ap.add_argument("--note", default="", help="a paragraph appended to the section")
+    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    args = ap.parse_args()
+    results = [run_table(t, Path(args.runs)) for t in TABLES]
+    print(json.dumps(results, indent=1))
+    if not args.no_results:
+        write_section(SECTION, "Calibration features (`experiments/bench_calibration_features.py`):"
+                      " extra block-time scales, tried", render(results)
+                      + (f"\n\n{args.note}" if args.note else ""))
+
+
+if __name__ == "__main__":
+    main()
