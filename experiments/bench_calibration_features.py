@@ -26,13 +26,12 @@ from typing import Any
 
 import numpy as np
 from _results import write_section
-from scipy.optimize import lsq_linear
 from scipy.stats import kendalltau
 
 from nas.arch import Arch
 from nas.blocks import Block, arch_to_blocks
 from nas.latency import LatencyTable, load_table
-from nas.latency._calibration import FEATURES, NEUTRAL, RIDGE, key_features
+from nas.latency._calibration import FEATURES, NEUTRAL, fit_coefficients, key_features
 from nas.latency._networks import NetItem, calibration_items
 
 ROOT = Path(__file__).resolve().parent
@@ -74,17 +73,9 @@ def features(table: LatencyTable, it: NetItem, group: Callable[[Block, int], str
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """As ``fit_coefficients``: relative least squares, ridge to neutral (extra scales: 0)."""
-    n_extra = x.shape[1] - len(FEATURES)
-    neutral = np.concatenate([NEUTRAL, np.zeros(n_extra)])
-    a = x / y[:, None]
-    scale = np.sqrt(np.mean(a**2, axis=0)) + 1e-12
-    reg = np.sqrt(RIDGE * len(y)) * np.diag(scale)
-    n_kinds = int(np.sum(NEUTRAL == 1.0))
-    lower = np.array([0.0] * n_kinds + [-np.inf] * (len(neutral) - n_kinds))
-    res = lsq_linear(np.vstack([a, reg]), np.concatenate([np.ones(len(y)), reg @ neutral]),
-                     bounds=(lower, np.full(len(neutral), np.inf)), method="bvls")
-    return np.asarray(res.x)
+    """The shipped fit, with the extra scales pulled towards 0 (no change) by the same ridge."""
+    neutral = np.concatenate([NEUTRAL, np.zeros(x.shape[1] - len(FEATURES))])
+    return fit_coefficients(x, y, neutral=neutral)
 
 
 def score(pred: np.ndarray, meas: np.ndarray) -> tuple[float, float]:

@@ -20,7 +20,7 @@ from nas.latency import (
     load_table,
     read_table,
 )
-from nas.latency._calibration import key_features, network_features
+from nas.latency._calibration import NEUTRAL, fit_coefficients, key_features, network_features
 from nas.latency._enumerate import enumerate_blocks, restrict_space
 from nas.space import get_space
 
@@ -175,6 +175,20 @@ def test_calibration_recovers_a_known_linear_gap(table: LatencyTable) -> None:
     back = Calibration.from_dict(json.loads(json.dumps(cal.to_dict())), "cal")
     np.testing.assert_array_equal(back.coef_for(224), cal.coef_for(224))
     np.testing.assert_array_equal(back.coef_for(160), cal.coef_for(160))  # "all" fallback
+
+
+def test_fit_with_extra_features_finds_their_scale(table: LatencyTable) -> None:
+    """An experiment's extra column (here: the mbconv ms again, half of it counted twice) gets
+    its coefficient; the standard columns keep theirs."""
+    archs = sample_archs(60, seed=12)
+    x = np.array([table.features(a) for a in archs])
+    extra = x[:, [FEATURES.index("ms:mbconv")]] * np.linspace(0.2, 1.0, len(archs))[:, None]
+    y = x[:, :4].sum(axis=1) + 0.3 * extra[:, 0]
+    coef = fit_coefficients(np.hstack([x, extra]), y,
+                            neutral=np.concatenate([NEUTRAL, [0.0]]))
+    assert coef.shape == (len(FEATURES) + 1,) and coef[-1] == pytest.approx(0.3, abs=0.03)
+    with pytest.raises(NasError, match=rf"\(n, {len(FEATURES) + 1}\) matrix"):
+        fit_coefficients(x, y, neutral=np.concatenate([NEUTRAL, [0.0]]))
 
 
 @pytest.mark.slow

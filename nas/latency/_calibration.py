@@ -138,16 +138,20 @@ class Calibration:
         return cls(groups, tuple(dict(s) for s in samples), dict(meta))
 
 
-def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE) -> np.ndarray:
+def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE,
+                     neutral: np.ndarray = NEUTRAL) -> np.ndarray:
     """Fit one coefficient vector: minimize relative squared error, ``a_k >= 0``.
 
     Args:
-        x: ``(networks, len(FEATURES))`` feature matrix.
+        x: ``(networks, len(neutral))`` feature matrix (:data:`FEATURES` by default).
         y: measured latencies (ms), positive.
-        ridge: pull towards :data:`NEUTRAL` (identifies features the data cannot).
+        ridge: pull towards ``neutral`` (identifies features the data cannot).
+        neutral: the coefficients that change nothing; longer than :data:`NEUTRAL` for
+            experiments with extra features after the standard ones (unbounded, like them).
     """
-    if x.ndim != 2 or x.shape[1] != len(FEATURES) or len(x) != len(y) or len(y) == 0:
-        raise NasError(f"calibration needs a (n, {len(FEATURES)}) matrix and n latencies")
+    n = len(neutral)
+    if x.ndim != 2 or x.shape[1] != n or len(x) != len(y) or len(y) == 0:
+        raise NasError(f"calibration needs a (n, {n}) matrix and n latencies")
     if np.any(y <= 0):
         raise NasError("calibration latencies must be positive")
     a = x / y[:, None]
@@ -156,9 +160,9 @@ def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE) -> n
     scale = np.sqrt(np.mean(a**2, axis=0)) + 1e-12
     reg = np.sqrt(ridge * len(y)) * np.diag(scale)
     a_aug = np.vstack([a, reg])
-    b_aug = np.concatenate([b, reg @ NEUTRAL])
-    lower = np.array([0.0] * _N_KINDS + [-np.inf] * (len(FEATURES) - _N_KINDS))
-    res = lsq_linear(a_aug, b_aug, bounds=(lower, np.full(len(FEATURES), np.inf)), method="bvls")
+    b_aug = np.concatenate([b, reg @ neutral])
+    lower = np.array([0.0] * _N_KINDS + [-np.inf] * (n - _N_KINDS))
+    res = lsq_linear(a_aug, b_aug, bounds=(lower, np.full(n, np.inf)), method="bvls")
     return np.asarray(res.x, dtype=float)
 
 
