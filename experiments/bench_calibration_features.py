@@ -26,13 +26,19 @@ from typing import Any
 
 import numpy as np
 from _results import write_section
-from scipy.stats import kendalltau
 
 from nas.arch import Arch
 from nas.blocks import Block, arch_to_blocks
 from nas.latency import LatencyTable, load_table
-from nas.latency._calibration import FEATURES, NEUTRAL, fit_coefficients, key_features
+from nas.latency._calibration import (
+    FEATURES,
+    NEUTRAL,
+    cross_validate,
+    fit_coefficients,
+    key_features,
+)
 from nas.latency._networks import NetItem, calibration_items
+from nas.latency._validate import accuracy
 
 ROOT = Path(__file__).resolve().parent
 SECTION = "calibration_features"
@@ -56,30 +62,24 @@ GROUPS: dict[str, Callable[[Block, int], str] | None] = {
 }
 
 
-def features(table: LatencyTable, it: NetItem, group: Callable[[Block, int], str] | None,
-             names: list[str]) -> np.ndarray:
-    """The shipped features, then the summed isolated ms of each extra group."""
-    blocks = arch_to_blocks(it.arch, table.space(it.arch.space), classes=it.classes,
-                            in_channels=it.in_channels)
+def features(table: LatencyTable, blocks: list[Block], resolution: int,
+             group: Callable[[Block, int], str] | None, names: list[str]) -> np.ndarray:
+    """The shipped features of a network's blocks, then the summed isolated ms of each extra
+    group."""
     base = np.zeros(len(FEATURES))
     extra = np.zeros(len(names))
     for b in blocks:
         ms = table.entries[b.key].value(table.statistic)
         base += key_features(b, ms, batch=table.batch, dtype=table.dtype)
         if group is not None and b.kind == "mbconv":
-            extra[names.index(group(b, it.arch.resolution))] += ms
+            extra[names.index(group(b, resolution))] += ms
     base[-1] = 1.0
     return np.concatenate([base, extra])
 
 
-def fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The shipped fit, with the extra scales pulled towards 0 (no change) by the same ridge."""
-    neutral = np.concatenate([NEUTRAL, np.zeros(x.shape[1] - len(FEATURES))])
-    return fit_coefficients(x, y, neutral=neutral)
-
-
 def score(pred: np.ndarray, meas: np.ndarray) -> tuple[float, float]:
-    return float(np.mean(np.abs(pred / meas - 1) <= 0.1)), float(kendalltau(pred, meas).statistic)
+    acc = accuracy(pred, meas)
+    return acc["within_10pct"], acc["kendall_tau"]
 
 
 def held_out(table_id: str, runs_dir: Path) -> list[tuple[NetItem, float]]:
@@ -96,22 +96,26 @@ def run_table(table_id: str, runs_dir: Path) -> dict[str, Any]:
     test = held_out(table_id, runs_dir)
     test_res = np.array([it.arch.resolution for it, _ in test])
     test_y = np.array([m for _, m in test])
+
+    def lower(it: NetItem) -> tuple[list[Block], int]:
+        return (arch_to_blocks(it.arch, table.space(it.arch.space), classes=it.classes,
+                               in_channels=it.in_channels), it.arch.resolution)
+
+    cal_blocks = [lower(it) for it in items]
+    test_blocks = [lower(it) for it, _ in test]
     out: dict[str, Any] = {}
     for name, group in GROUPS.items():
-        names = sorted({group(b, it.arch.resolution) for it in items
-                        for b in arch_to_blocks(it.arch, table.space(it.arch.space),
-                                                classes=it.classes, in_channels=it.in_channels)
+        names = sorted({group(b, r) for bl, r in cal_blocks for b in bl
                         if b.kind == "mbconv"}) if group else []
-        x = np.array([features(table, it, group, names) for it in items])
-        tx = np.array([features(table, it, group, names) for it, _ in test])
+        # The extra scales are pulled towards 0 (no change) by the shipped fit's ridge.
+        neutral = np.concatenate([NEUTRAL, np.zeros(len(names))])
+        x = np.array([features(table, bl, r, group, names) for bl, r in cal_blocks])
+        tx = np.array([features(table, bl, r, group, names) for bl, r in test_blocks])
         for r in sorted(set(res.tolist())):
-            m = res == r
-            folds = np.random.default_rng(0).permutation(int(m.sum())) % FOLDS
-            cv = np.zeros(int(m.sum()))
-            for k in range(FOLDS):
-                cv[folds == k] = x[m][folds == k] @ fit(x[m][folds != k], y[m][folds != k])
-            coef = fit(x[m], y[m])
-            t = test_res == r
+            m, t = res == r, test_res == r
+            cv = cross_validate(x[m], y[m], np.random.default_rng(0), folds=FOLDS,
+                                neutral=neutral)
+            coef = fit_coefficients(x[m], y[m], neutral=neutral)
             out.setdefault(str(r), {})[name] = {"cv": score(cv, y[m]),
                                                 "held_out": score(tx[t] @ coef, test_y[t])}
     return {"table": table_id, "per_resolution": out}

@@ -26,12 +26,12 @@ from typing import Any
 
 import numpy as np
 from _results import write_section
-from scipy.stats import kendalltau
 
 from nas.latency import LatencyTable, read_table
-from nas.latency._calibration import fit_coefficients
+from nas.latency._calibration import cross_validate
 from nas.latency._networks import calibration_items
 from nas.latency._runs import score_runs
+from nas.latency._validate import accuracy
 
 ROOT = Path(__file__).resolve().parent
 SECTION = "latency_tables_rebuilt"
@@ -50,13 +50,8 @@ def cv_scores(blocks: LatencyTable, samples: LatencyTable, seed: int = 0
     out = {}
     for r in sorted(set(res.tolist())):
         xr, yr = x[res == r], y[res == r]
-        folds = np.random.default_rng(seed).permutation(len(yr)) % FOLDS
-        pred = np.zeros(len(yr))
-        for k in range(FOLDS):
-            test = folds == k
-            pred[test] = xr[test] @ fit_coefficients(xr[~test], yr[~test])
-        out[str(r)] = (float(np.mean(np.abs(pred / yr - 1) <= 0.1)),
-                       float(kendalltau(pred, yr).statistic))
+        acc = accuracy(cross_validate(xr, yr, np.random.default_rng(seed), folds=FOLDS), yr)
+        out[str(r)] = (acc["within_10pct"], acc["kendall_tau"])
     return out
 
 

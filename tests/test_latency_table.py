@@ -20,7 +20,13 @@ from nas.latency import (
     load_table,
     read_table,
 )
-from nas.latency._calibration import NEUTRAL, fit_coefficients, key_features, network_features
+from nas.latency._calibration import (
+    NEUTRAL,
+    cross_validate,
+    fit_coefficients,
+    key_features,
+    network_features,
+)
 from nas.latency._enumerate import enumerate_blocks, restrict_space
 from nas.space import get_space
 
@@ -189,6 +195,20 @@ def test_fit_with_extra_features_finds_their_scale(table: LatencyTable) -> None:
     assert coef.shape == (len(FEATURES) + 1,) and coef[-1] == pytest.approx(0.3, abs=0.03)
     with pytest.raises(NasError, match=rf"\(n, {len(FEATURES) + 1}\) matrix"):
         fit_coefficients(x, y, neutral=np.concatenate([NEUTRAL, [0.0]]))
+
+
+def test_cross_validate_predicts_each_network_from_the_other_folds(table: LatencyTable) -> None:
+    archs = sample_archs(40, seed=13)
+    x = np.array([table.features(a) for a in archs])
+    y = x[:, :4].sum(axis=1) * 1.2 + 0.1
+    np.testing.assert_allclose(cross_validate(x, y, np.random.default_rng(0)), y, rtol=0.02)
+    # A network measured 3x slower is predicted from the others, so its prediction stays low.
+    odd = y.copy()
+    odd[7] *= 3
+    pred = cross_validate(x, odd, np.random.default_rng(0))
+    in_sample = x @ fit_coefficients(x, odd)
+    assert pred[7] == pytest.approx(y[7], rel=0.1) and pred[7] < odd[7] / 2
+    assert abs(pred[7] / y[7] - 1) < abs(in_sample[7] / y[7] - 1)  # it did not see itself
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attempts", type=int, default=1,
                    help="measure again (up to this many builds in all, keeping the steadiest) "
                         "when the machine's speed drifted during the build")
-    p.add_argument("--max-drift", type=float, default=20.0, metavar="PCT",
+    p.add_argument("--max-drift", type=float, metavar="PCT",
                    help="with --attempts: the anchor spread (%%) above which a build is "
                         "measured again (default 20)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
@@ -119,6 +119,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from nas.latency import load_table
+    from nas.latency._anchor import DRIFT_WARN_PCT
     from nas.latency._build import build_steadiest
     from nas.latency._networks import calibrate_table
     from nas.latency._settings import Settings
@@ -130,7 +131,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.classes < 1 or args.in_channels < 1:
         raise NasError("--classes and --in-channels must be >= 1")
     report = build_steadiest(get_space(args.space), settings, args.out,
-                             attempts=args.attempts, max_drift=args.max_drift,
+                             attempts=args.attempts,
+                             max_drift=DRIFT_WARN_PCT if args.max_drift is None else args.max_drift,
                              resolutions=args.resolution, widths=args.width,
                              classes=args.classes, in_channels=args.in_channels,
                              limit=args.limit, seed=args.seed, progress=not args.no_progress)

@@ -166,6 +166,19 @@ def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE,
     return np.asarray(res.x, dtype=float)
 
 
+def cross_validate(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, folds: int = 5,
+                   neutral: np.ndarray = NEUTRAL) -> np.ndarray:
+    """Out-of-fold predictions of :func:`fit_coefficients`: each network predicted by the fit on
+    the other folds (``rng`` assigns the folds). How well a calibration generalizes, judged on
+    whole networks it was not fitted on."""
+    fold = rng.permutation(len(y)) % folds
+    pred = np.zeros(len(y))
+    for k in range(folds):
+        test = fold == k
+        pred[test] = x[test] @ fit_coefficients(x[~test], y[~test], neutral=neutral)
+    return pred
+
+
 def fit_calibration(
     x: np.ndarray,
     y: np.ndarray,
