@@ -94,7 +94,8 @@ def render(results: list[dict[str, Any]], runs: list[Path], confirm: list[Path])
         "a validation network. \"Runs\" scores each table on the recorded validation runs "
         f"combined ({len(runs)} runs of the same 50 held-out networks per resolution; runs taken "
         "for the old table rescaled to the new one's anchor speed). \"Later runs\" were "
-        f"taken after the choice ({len(confirm)} runs, validating the tables then shipped).", "",
+        f"taken after the choice ({len(confirm)} run{'s' * (len(confirm) != 1)}, validating the "
+        "tables then shipped).", "",
         "| table | res | anchor spread % old → new | CV here, old blocks → new: within ±10% / τ "
         "| CV at old build, old → new | **runs: old → new, within ±10% / τ** | later runs: "
         "old → new |",
@@ -130,6 +131,9 @@ def main() -> None:
                     help="runs taken after the choice (reported apart)")
     ap.add_argument("--tables", nargs="+", help="table ids (default: every table in --new)")
     ap.add_argument("--note", default="", help="a paragraph appended to the section")
+    ap.add_argument("--section", default=SECTION, help="RESULTS.md section to write")
+    ap.add_argument("--title", default="rebuilt on the 2026-11-30 host, against the 2026-11-22 "
+                    "builds", help="the section heading, after the script's name")
     ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args()
     new_dir, old_dir = Path(args.new), Path(args.old)
@@ -140,8 +144,8 @@ def main() -> None:
     print(json.dumps(results, indent=1))
     if not args.no_results:
         body = render(results, runs, confirm) + (f"\n\n{args.note}" if args.note else "")
-        write_section(SECTION, "Latency tables (`experiments/bench_latency_rebuilt.py`): "
-                      "rebuilt on the 2026-11-30 host, against the 2026-11-22 builds", body)
+        write_section(args.section, "Latency tables (`experiments/bench_latency_rebuilt.py`): "
+                      + args.title, body)
 
 
 if __name__ == "__main__":

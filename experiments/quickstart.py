@@ -28,7 +28,7 @@ config = SearchConfig(
     resolutions=(32,),
     dataset="digits",
     objectives=("accuracy", LATENCY, "macs"),
-    constraints=(f"{LATENCY} <= 10",),
+    constraints=(f"{LATENCY} <= 12",),
     sampler=SamplerConfig("nsga2", seed=0, population_size=8),
     n_trials=24,
     evaluator=TrainConfig(
