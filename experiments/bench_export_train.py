@@ -77,6 +77,9 @@ def main() -> None:
                 f"{pred['measured_ms']:.2f} ({pred['compared_as']})" if pred else "—",
                 f"{pred['predicted_ms']:.2f}" if pred else "—",
                 f"{pred['measured_over_predicted']:.2f}" if pred else "—",
+                f"{pred['anchor']['drift']:.2f}" if pred and "anchor" in pred else "—",
+                f"{pred['measured_over_predicted_drift_corrected']:.2f}"
+                if pred and "anchor" in pred else "—",
             ])
             print(rows[-1], flush=True)
         for name in REFERENCES:
@@ -91,12 +94,15 @@ def main() -> None:
         f"model: torch eager, 1 thread, batch 1, 200 runs after 20 warm-up runs; 'measured' is "
         f"the wall-clock median, 'measured like table' uses the table's clock and statistic "
         f"(thread-CPU time is not inflated by other processes on shared cores); prediction from "
-        f"table `{TABLE}` when it covers the arch. Training threads: "
-        f"{args.threads or torch.get_num_threads()}.",
+        f"table `{TABLE}` when it covers the arch. The table's anchor network is timed in the "
+        f"same rounds as the trained model; 'anchor drift' is its time now over its time at the "
+        f"table's build (the machine's speed), and the last column divides it out, as "
+        f"`nas lut validate` does. Training threads: {args.threads or torch.get_num_threads()}.",
         "",
         "| arch | params | MACs | export s | epochs | s/epoch | final acc | best acc | "
-        "measured ms | measured like table ms | predicted ms | like-table/predicted |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "measured ms | measured like table ms | predicted ms | like-table/predicted | "
+        "anchor drift | like-table/predicted, drift divided out |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *("| " + " | ".join(r) + " |" for r in rows),
         "",
         "Export of the reference archs (224x224, 1000 classes): model.py + model.pt + ONNX "

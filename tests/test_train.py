@@ -162,6 +162,28 @@ def test_latency_measurement_restores_threads() -> None:
     assert torch.get_num_threads() == before
 
 
+class _Thrice(torch.nn.Module):
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) + self.net(x) + self.net(x)
+
+
+def test_latency_measurement_times_reference_networks_in_the_same_rounds() -> None:
+    net = build_model(Arch.parse(DIGITS_V3), classes=10, in_channels=1)
+    m = measure_latency(net, in_channels=1, resolution=16, runs=23, warmup=1,
+                        references={"anchor": _Thrice(net)})
+    assert m["rounds"] == 10 and m["runs"] == 23 and set(m["references"]) == {"anchor"}
+    ref = m["references"]["anchor"]
+    # the reference runs the same network three times: it is timed apart from the model
+    assert ref["thread_cpu_min_ms"] > 2 * m["thread_cpu_min_ms"]
+    assert ref["min_ms"] > 2 * m["min_ms"] and ref["median_ms"] > 0
+    assert "references" not in measure_latency(net, in_channels=1, resolution=16, runs=3,
+                                               warmup=1)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_a_clear_error() -> None:
     with pytest.raises(NasError, match="--device cuda: CUDA is not available"):
@@ -274,6 +296,16 @@ def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(
     assert pred["wall_median_over_predicted"] == pytest.approx(
         measured["median_ms"] / pred["predicted_ms"])
     assert pred["same_device"] is True and pred["comparable"] is True
+    # the table's anchor network was timed beside the model: the machine's drift divided out
+    anchor = info["tables"][0]["here"]["anchor"]
+    anchor_arch, arch = Arch.parse(anchor["arch"]), Arch.parse(info["arch"])
+    assert (anchor_arch.space, anchor_arch.resolution) == (arch.space, arch.resolution)
+    assert anchor["ms"] > 0
+    now = measured["references"][pred["table"]]["thread_cpu_min_ms"]
+    assert pred["anchor"] == {"arch": anchor["arch"], "ms_at_build": anchor["ms"], "ms_now": now,
+                              "drift": pytest.approx(now / anchor["ms"])}
+    assert pred["measured_over_predicted_drift_corrected"] == pytest.approx(
+        pred["measured_over_predicted"] * anchor["ms"] / now)
     assert info["weights"]["state"] == "trained"
     assert np.isfinite(resumed["latency"]["measured"]["median_ms"])
 

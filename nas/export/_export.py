@@ -33,6 +33,7 @@ from nas.cost import blocks_cost
 from nas.export._onnx import ONNX_OPSET, check_onnx, export_onnx
 from nas.export._source import model_source
 from nas.export._timm import timm_arch_def
+from nas.latency._anchor import config_key
 from nas.models import NASNet, build_model
 from nas.space import SearchSpace, get_space
 from nas.train import TrainConfig, default_train_config, torch_threads
@@ -100,18 +101,24 @@ def _score_entry(name: str, value: float | None, src: ExportSource) -> dict[str,
     return entry
 
 
-def _table_info(table_id: str, path: str | None) -> dict[str, Any] | None:
-    """Device, runtime and settings of a latency table, when it can be found here."""
+def _table_info(table_id: str, path: str | None, config: str) -> dict[str, Any] | None:
+    """Device, runtime and settings of a latency table, when it can be found here, and the
+    anchor network it timed for ``config`` (the exported arch's space, resolution, classes and
+    input channels; see :mod:`nas.latency._anchor`), so that `nas train` can time the anchor
+    beside the trained model and divide the machine's speed drift out of its comparison."""
     from nas.latency import load_table
+    from nas.latency._anchor import table_anchors
 
     try:
         t = load_table(path if path and Path(path).is_file() else table_id)
     except NasError:
         return None  # a run may name tables this machine does not have; arch.json says so
+    anchor = table_anchors(t.configs).get(config)
     return {"device": t.device.get("name", "unknown"), "device_type": t.device_type,
             "runtime": t.backend, "threads": t.threads, "batch": t.batch, "dtype": t.dtype,
             "clock": t.measurement.get("clock"), "statistic": t.measurement.get("statistic"),
-            "content_hash": t.content_hash}
+            "content_hash": t.content_hash,
+            "anchor": {"arch": anchor[0].text, "ms": anchor[1]} if anchor else None}
 
 
 def count_macs(model: nn.Module, in_channels: int, resolution: int) -> int:
@@ -219,8 +226,10 @@ def _export_arch(src: ExportSource, out: Path, *, onnx: bool, onnx_exporter: str
     for name, value in (("macs", cost.macs), ("params", cost.params),
                         ("peak_memory", cost.peak_activation_bytes)):
         scores.setdefault(name, _score_entry(name, value, src))
+    config_id = config_key(arch.space, arch.resolution, src.classes, src.in_channels)
     tables = [{"id": t, "content_hash": h, "file": src.table_files.get(t),
-               "here": _table_info(t, src.table_files.get(t))} for t, h in src.tables.items()]
+               "here": _table_info(t, src.table_files.get(t), config_id)}
+              for t, h in src.tables.items()]
     info = {
         "schema": EXPORT_SCHEMA,
         "arch": arch.text,

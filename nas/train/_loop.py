@@ -33,10 +33,17 @@ from torch import nn
 from nas import __version__
 from nas._errors import NasError
 from nas.data import ImageData, batches, load_dataset
+from nas.space import SearchSpace
 from nas.train._augment import augment
 from nas.train._config import TrainConfig, default_train_config
 from nas.train._ema import ModelEMA
-from nas.train._latency import cpu_name, measure_latency, torch_threads
+from nas.train._latency import (
+    anchor_references,
+    cpu_name,
+    latency_report,
+    measure_latency,
+    torch_threads,
+)
 from nas.train._plot import plot_learning_curve
 
 CHECKPOINT = "checkpoint.pt"
@@ -303,58 +310,21 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
         return {"complete": False, "epochs_done": done, "epochs": config.epochs,
                 "checkpoint": str(ckpt_path), "history": history}
     final_model = ema.module if ema is not None else model
-    return _finish(export_dir, out_dir, info, arch.text, config, final_model, history, dev,
+    return _finish(export_dir, out_dir, info, arch.text, space, config, final_model, history, dev,
                    use_amp, latency_runs, update_export, update_weights)
 
 
-def _latency_section(info: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
-    """Each table prediction in ``arch.json`` beside this machine's measurement.
-
-    The ratio compares like with like: the measurement taken with the table's clock (wall or
-    this thread's CPU time) and statistic (median or min), as far as the table records them.
-    """
-    predicted = []
-    here = {t["id"]: t.get("here") or {} for t in info.get("tables", [])}
-    for name, score in info.get("scores", {}).items():
-        if score.get("kind") != "predicted" or not score.get("value"):
-            continue
-        table = here.get(score.get("table"), {})
-        clock = "thread_cpu" if table.get("clock") == "thread_cpu" else "wall"
-        statistic = "min" if table.get("statistic") == "min" else "median"
-        key = ("thread_cpu_" if clock == "thread_cpu" else "") + f"{statistic}_ms"
-        device = table.get("device")
-        # A like-for-like check only when the table timed torch on this CPU, 1 thread, batch 1.
-        comparable = (table.get("device_type"), table.get("runtime"), table.get("threads"),
-                      table.get("batch"), device) == ("cpu", "torch", 1, 1, measured["device"])
-        predicted.append({
-            "score": name, "table": score.get("table"), "table_hash": score.get("table_hash"),
-            "predicted_ms": score["value"],
-            "compared_as": f"{clock} clock, {statistic}",
-            "measured_ms": measured[key],
-            "measured_over_predicted": measured[key] / score["value"],
-            "wall_median_over_predicted": measured["median_ms"] / score["value"],
-            "table_device": device,
-            "table_runtime": table.get("runtime"),
-            "same_device": None if device is None else device == measured["device"],
-            "comparable": comparable,
-        })
-    section: dict[str, Any] = {"measured": measured, "predicted": predicted}
-    if not predicted:
-        section["note"] = "the export has no latency-table prediction (export from a run with " \
-                          "a latency objective, or with --table ID)"
-    return section
-
-
 def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: str,
-            config: TrainConfig, model: nn.Module, history: list[dict[str, Any]],
-            dev: torch.device, use_amp: bool, latency_runs: int, update_export: bool,
-            update_weights: Callable[..., Any]) -> dict[str, Any]:
+            space: SearchSpace, config: TrainConfig, model: nn.Module,
+            history: list[dict[str, Any]], dev: torch.device, use_amp: bool, latency_runs: int,
+            update_export: bool, update_weights: Callable[..., Any]) -> dict[str, Any]:
     plot_learning_curve(history, out_dir / "learning_curve.png", f"{arch_text} on {config.dataset}")
     cpu_model = copy.deepcopy(model).to("cpu").eval()
     state = {k: v.detach().clone() for k, v in cpu_model.state_dict().items()}
     torch.save(state, out_dir / "model.pt")
     measured = measure_latency(cpu_model, in_channels=info["in_channels"],
-                               resolution=info["resolution"], runs=latency_runs)
+                               resolution=info["resolution"], runs=latency_runs,
+                               references=anchor_references(info, space))
     best = max(history, key=lambda r: r["test_acc"])
     last = history[-1]
     result = {
@@ -373,7 +343,7 @@ def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: st
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
         "mixed_precision": use_amp,
-        "latency": _latency_section(info, measured),
+        "latency": latency_report(info, measured),
         "config": config.to_dict(),
         "files": {"model": "model.pt", "metrics": "metrics.csv", "curve": "learning_curve.png",
                   "checkpoint": CHECKPOINT},
