@@ -33,7 +33,7 @@ from nas.cost import blocks_cost
 from nas.export._onnx import ONNX_OPSET, check_onnx, export_onnx
 from nas.export._source import model_source
 from nas.export._timm import timm_arch_def
-from nas.latency._anchor import config_key
+from nas.latency._anchor import config_key, table_anchors
 from nas.models import NASNet, build_model
 from nas.space import SearchSpace, get_space
 from nas.train import TrainConfig, default_train_config, torch_threads
@@ -107,7 +107,6 @@ def _table_info(table_id: str, path: str | None, config: str) -> dict[str, Any] 
     input channels; see :mod:`nas.latency._anchor`), so that `nas train` can time the anchor
     beside the trained model and divide the machine's speed drift out of its comparison."""
     from nas.latency import load_table
-    from nas.latency._anchor import table_anchors
 
     try:
         t = load_table(path if path and Path(path).is_file() else table_id)

@@ -1,4 +1,5 @@
-"""Whole-model latency on this machine: torch eager, 1 thread, batch 1, median after warm-up."""
+"""Whole-model latency on this machine (torch eager, 1 thread, batch 1, after warm-up), and how
+it compares with the latency tables' predictions recorded in an export."""
 
 from __future__ import annotations
 
