@@ -184,6 +184,27 @@ def test_latency_measurement_times_reference_networks_in_the_same_rounds() -> No
                                                warmup=1)
 
 
+def test_latency_report_divides_out_the_anchor_drift_of_the_predicting_table_only() -> None:
+    from nas.train._latency import latency_report
+
+    here = {"device_type": "cpu", "runtime": "torch", "threads": 1, "batch": 1, "device": "cpu X",
+            "clock": "thread_cpu", "statistic": "min", "content_hash": "h1",
+            "anchor": {"arch": "a", "ms": 10.0}}
+    info = {"tables": [{"id": "t", "content_hash": "h1", "here": here}],
+            "scores": {"latency:t": {"kind": "predicted", "value": 8.0, "table": "t",
+                                     "table_hash": "h1"}}}
+    measured = {"device": "cpu X", "median_ms": 13.0, "thread_cpu_min_ms": 12.0,
+                "references": {"t": {"thread_cpu_min_ms": 12.5, "min_ms": 13.0}}}
+    (entry,) = latency_report(info, measured)["predicted"]
+    assert entry["measured_over_predicted"] == pytest.approx(1.5)
+    assert entry["anchor"]["drift"] == pytest.approx(1.25) and entry["comparable"]
+    assert entry["measured_over_predicted_drift_corrected"] == pytest.approx(1.2)
+    # a prediction from another build of the table: its anchor time at build is not this one's
+    info["scores"]["latency:t"]["table_hash"] = "h0"
+    (entry,) = latency_report(info, measured)["predicted"]
+    assert "anchor" not in entry and "measured_over_predicted_drift_corrected" not in entry
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_a_clear_error() -> None:
     with pytest.raises(NasError, match="--device cuda: CUDA is not available"):
