@@ -3,16 +3,17 @@
 Each validation run times the same held-out networks; combining k runs per network (geometric
 mean) leaves noise of variance about ``s**2 / k`` on each network's log time, and a table's score
 against the combination rises with k as that noise shrinks (section ``latency_tables_sessions``:
-torch mobilenet_v3 at 32 px, tau 0.649 with 1 run, 0.850 with 7, 0.896 with 14). To first order
+torch mobilenet_v2 at 32 px, tau 0.642 with 1 run, 0.905 with 7, 0.935 with 15). To first order
 a score falls linearly in the noise variance, so it is linear in ``1/k``::
 
     score(k) = score_inf - b / k
 
 This script averages each score over random subsets of k of the K runs, for every k, fits that
 line, and reports ``score_inf``: the score against the device's mean over sessions, with a
-leave-one-run-out (jackknife) standard error. The same is done for the FLOPs baseline. No
-measuring; the figures are an extrapolation under that first-order model, and the table shows
-the fitted line's worst miss of the averaged scores, to judge it by.
+leave-one-run-out (jackknife) standard error. Scores need not follow the first-order model, so
+it also fits ``score_inf - b / sqrt(k)`` (slower convergence), and checks each line by fitting
+it on k <= K/2 alone and reading it at k = K, where the measured score is known. The same is
+done for the FLOPs baseline. No measuring; the figures are extrapolations.
 
     python experiments/bench_latency_noise_free.py --runs experiments/bench_latency_out_rounds20 ...
 
