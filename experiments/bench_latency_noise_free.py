@@ -35,8 +35,7 @@ from _results import write_section
 from nas.latency import load_table
 from nas.latency._entry import Entry
 from nas.latency._networks import calibration_items
-from nas.latency._runs import read_run, rebase_run
-from nas.latency._table import LatencyTable
+from nas.latency._runs import align_runs, measured_column
 from nas.latency._validate import accuracy, score_networks
 
 ROOT = Path(__file__).resolve().parent
@@ -45,17 +44,6 @@ TABLES = ("cpu_torch_mobilenet_v3", "cpu_onnxruntime_mobilenet_v3", "cpu_torch_m
 SECTION = "latency_tables_noise_free"
 SCORES = ("within_10pct", "kendall_tau")
 MODELS = ("1/k", "1/sqrt(k)")
-
-
-def load_runs(table: LatencyTable, csvs: list[Path]) -> tuple[list[Any], np.ndarray]:
-    """The networks in every run, and ``(runs, networks)`` log timings at the table's anchor speed."""
-    runs = [read_run(c) for c in csvs]
-    for c, r in zip(csvs, runs, strict=True):
-        rebase_run(r, c, table)
-    common = [k for k in runs[0] if all(k in r for r in runs[1:])]
-    col = "measured_min_ms" if table.statistic == "min" else "measured_median_ms"
-    logs = np.log([[r[k].times[col] for k in common] for r in runs])
-    return [runs[0][k].item for k in common], logs
 
 
 def mean_scores(pred: np.ndarray, logs: np.ndarray, k: int, rng: np.random.Generator,
@@ -102,7 +90,8 @@ def jackknife(pred: np.ndarray, logs: np.ndarray, seed: int, subsets: int) -> di
 
 def score_table(table_id: str, runs: list[Path], seed: int, subsets: int) -> dict[str, Any]:
     table = load_table(table_id)
-    items, logs = load_runs(table, [r / f"validate_{table_id}.csv" for r in runs])
+    aligned = align_runs(table, [r / f"validate_{table_id}.csv" for r in runs])
+    items, logs = aligned.items, np.log(aligned.times[measured_column(table)])
     combined = [Entry(min=float(v), median=float(v)) for v in np.exp(logs.mean(axis=0))]
     cal_items, cal_entries = calibration_items(table)
     _, pred, _, flops, _ = score_networks(table, items, combined, cal_items, cal_entries)

@@ -53,6 +53,11 @@ class NetItem:
     def ident(self) -> tuple[str, int, int]:
         return (self.arch.text, self.classes, self.in_channels)
 
+    @property
+    def config(self) -> str:
+        """The table config it belongs to (:func:`nas.latency._anchor.config_key`)."""
+        return config_key(self.arch.space, self.arch.resolution, self.classes, self.in_channels)
+
 
 def table_settings(table: LatencyTable, **timing: Any) -> Settings:
     """The settings to re-measure with on this machine; refuses another device or runtime."""
@@ -147,7 +152,7 @@ def _one_pass(items: Sequence[NetItem], net_settings: Settings, rng: np.random.G
     out = NetworkTimings([], [], [], [])
     for start in range(0, len(items), chunk):
         part = items[start:start + chunk]
-        keys = [_config(it) for it in part]
+        keys = [it.config for it in part]
         here = [k for k in dict.fromkeys(keys) if k in anchors]
         runners = [make_runner(arch_to_blocks(it.arch, classes=it.classes,
                                               in_channels=it.in_channels), net_settings)
@@ -186,10 +191,6 @@ def combine_passes(runs: Sequence[NetworkTimings]) -> NetworkTimings:
         drift=[float(np.median([r.drift[i] for r in runs])) for i in range(n)],
         anchor_ms=[None if None in a else float(np.median(a)) for a in anchors],  # type: ignore[arg-type]
         pass_entries=[list(r.entries) for r in runs])
-
-
-def _config(item: NetItem) -> str:
-    return config_key(item.arch.space, item.arch.resolution, item.classes, item.in_channels)
 
 
 def drift_summary(drift: Sequence[float]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from nas._errors import NasError
 from nas.arch import Arch
-from nas.latency._anchor import config_key, table_anchors
+from nas.latency._anchor import table_anchors
 from nas.latency._entry import Entry
 from nas.latency._networks import NetItem, calibration_items
 from nas.latency._table import LatencyTable
@@ -107,7 +107,7 @@ def rebase_run(run: dict[tuple[str, int, int], RunRow], path: str | Path, table:
     factors: dict[str, float] = {}
     for key, row in run.items():
         it = row.item
-        cfg = config_key(it.arch.space, it.arch.resolution, it.classes, it.in_channels)
+        cfg = it.config
         target = targets.get(cfg)
         source = row.anchor or fallback.get(cfg)
         if target is None or source is None:
@@ -128,6 +128,43 @@ def rebase_run(run: dict[tuple[str, int, int], RunRow], path: str | Path, table:
             times["anchor_drift"] /= factor
         run[key] = RunRow(it, times, target)
     return factors
+
+
+class AlignedRuns(NamedTuple):
+    """Several validation runs of the same networks, side by side."""
+
+    items: list[NetItem]
+    times: dict[str, np.ndarray]  # column -> (runs, networks) timings, columns every run has
+    rebased: dict[str, dict[str, float]]  # run -> config -> factor (see rebase_run)
+    not_in_every_run: int  # networks some run lacks, left out
+
+
+def measured_column(table: LatencyTable) -> str:
+    """The CSV column of the drift-corrected timing a table predicts (its statistic)."""
+    return "measured_min_ms" if table.statistic == "min" else "measured_median_ms"
+
+
+def align_runs(table: LatencyTable, paths: Sequence[str | Path],
+               measured_with: LatencyTable | None = None) -> AlignedRuns:
+    """Read validation CSVs, rescale them to ``table``'s anchor speed (:func:`rebase_run`) and
+    keep the networks every run measured, in the first run's order.
+
+    Raises:
+        NasError: a CSV is missing or malformed, a run's anchor is not the table's, or the runs
+            share no network.
+    """
+    runs = [read_run(p) for p in paths]
+    rebased = {str(p): f for p, r in zip(paths, runs, strict=True)
+               if (f := rebase_run(r, p, table, measured_with))}
+    common = [k for k in runs[0] if all(k in r for r in runs[1:])]
+    union = set().union(*(r.keys() for r in runs))
+    if not common:
+        raise NasError(f"the validation CSVs {[str(p) for p in paths]} share no network; "
+                       "combine runs of the same table, --n and --seed")
+    columns = sorted(set.intersection(*(set(r[k].times) for r in runs for k in common)))
+    times = {c: np.array([[r[k].times[c] for k in common] for r in runs]) for c in columns}
+    return AlignedRuns([runs[0][k].item for k in common], times, rebased,
+                       len(union) - len(common))
 
 
 def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
@@ -166,36 +203,25 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
         if any(Path(p).resolve() == target for p in paths):
             raise NasError(f"--out {out_dir} would overwrite the input run {target}; "
                            "write the combined run to another folder")
-    runs = [read_run(p) for p in paths]
-    rebased = {str(p): f for p, r in zip(paths, runs, strict=True)
-               if (f := rebase_run(r, p, table, measured_with))}
-    common = [k for k in runs[0] if all(k in r for r in runs[1:])]
-    union = set().union(*(r.keys() for r in runs))
-    if not common:
-        raise NasError(f"the validation CSVs {[str(p) for p in paths]} share no network; "
-                       "combine runs of the same table, --n and --seed")
+    runs = align_runs(table, paths, measured_with)
+    items, values = runs.items, runs.times
     cal_items, cal_entries = calibration_items(table)
-    calibrated = {it.ident for it in cal_items} & set(common)
+    calibrated = {it.ident for it in cal_items} & {it.ident for it in items}
     if calibrated:
         arch = next(iter(calibrated))[0]
         raise NasError(f"{arch} in these runs is one of {table.where}'s calibration networks: "
                        "these runs were not measured for this table")
-    items = [runs[0][k].item for k in common]
-    columns = sorted(set.intersection(*(set(r[k].times) for r in runs for k in common)))
-    values = {c: np.array([[r[k].times[c] for k in common] for r in runs]) for c in columns}
-    logs = {c: np.log(v) for c, v in values.items()}
-    combined = {c: v[0] if len(runs) == 1 else np.exp(logs[c].mean(axis=0))
+    combined = {c: v[0] if len(paths) == 1 else np.exp(np.log(v).mean(axis=0))
                 for c, v in values.items()}
     measured = [Entry(median=float(combined["measured_median_ms"][i]),
                       min=float(combined["measured_min_ms"][i])) for i in range(len(items))]
     out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
                                                    approximate=approximate)
     out["runs"] = [str(p) for p in paths]
-    out["rebased"] = rebased
-    out["not_in_every_run"] = len(union) - len(common)
-    stat_col = "measured_min_ms" if table.statistic == "min" else "measured_median_ms"
-    if len(runs) >= 2:
-        out["between_runs"] = between_runs(items, logs[stat_col])
+    out["rebased"] = runs.rebased
+    out["not_in_every_run"] = runs.not_in_every_run
+    if len(paths) >= 2:
+        out["between_runs"] = between_runs(items, np.log(values[measured_column(table)]))
     if out_dir is not None:
         # Runs from before the anchor have no raw timings: the measured ones stand in.
         raw_median = combined.get("raw_median_ms", combined["measured_median_ms"])

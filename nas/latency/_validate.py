@@ -21,7 +21,7 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cost import arch_cost
-from nas.latency._anchor import config_key, table_anchors
+from nas.latency._anchor import table_anchors
 from nas.latency._entry import Entry
 from nas.latency._networks import (
     STREAM_CALIBRATION,
@@ -208,8 +208,7 @@ def write_outputs(out_dir: Path, table: LatencyTable, items: Sequence[NetItem],
     res = np.array([it.arch.resolution for it in items])
     meas = np.array([m.value(table.statistic) for m in measured])
     anchors = table_anchors(table.configs)
-    anchor = [anchors.get(config_key(it.arch.space, it.arch.resolution, it.classes,
-                                     it.in_channels)) for it in items]
+    anchor = [anchors.get(it.config) for it in items]
     csv_path = _write_csv(out_dir / f"validate_{table.id}.csv", items, measured, pred, naive,
                           flops, macs, raw, drift, anchor)
     png_path = _write_png(out_dir / f"validate_{table.id}.png", table, res, meas, pred, flops)
