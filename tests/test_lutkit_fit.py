@@ -14,6 +14,7 @@ from nas.cli._main import main
 from nas.latency import load_table
 from nas.latency._calibration import eager_kernels
 from nas.lutkit import FitOptions, evaluate, fit_table, read_measurements, sources_dir
+from nas.lutkit._drift import choose_window
 from nas.space import get_space
 
 SRC = sources_dir()
@@ -27,11 +28,13 @@ def key_truth(b: Block) -> float:
 
 
 def write_csv(path: Path, space: str, n: int, resolutions: list[int], classes: int, seed: int = 0,
-              noise: float = 0.0, drift: float = 0.0) -> dict[str, float]:
+              noise: float = 0.0, drift: float = 0.0,
+              slow_states: list[bool] | None = None) -> dict[str, float]:
     """``n`` sampled archs with latency = OVERHEAD + sum of key_truth; returns the key truths.
 
     ``drift``: amplitude of a slow factor over the file order (a device warming up and
-    throttling while it was measured).
+    throttling while it was measured). ``slow_states``: per row, whether the device was in a
+    state 20% slower (a phone that drops to a lower clock for a few rows at a time).
     """
     sp = get_space(space).with_resolutions(resolutions)
     rng = np.random.default_rng(seed)
@@ -44,6 +47,7 @@ def write_csv(path: Path, space: str, n: int, resolutions: list[int], classes: i
             truth[b.key] = key_truth(b)
         ms = (OVERHEAD + sum(key_truth(b) for b in blocks)) * (1 + noise * rng.standard_normal())
         ms *= 1 + drift * np.sin(2 * np.pi * len(lines) / 150)
+        ms *= 1.2 if slow_states is not None and slow_states[len(lines) - 1] else 1.0
         lines.append(f'"{arch.text}",{arch.resolution},{classes},{ms},')  # arch text has commas
     path.write_text("\n".join(lines) + "\n")
     return truth
@@ -147,8 +151,73 @@ def test_drift_window_recovers_the_steady_state_device(tmp_path, capsys) -> None
     scored = json.loads(capsys.readouterr().out)
     assert scored["drift_corrected"]["within_10pct"] == pytest.approx(
         fitted["held_out_drift_corrected"]["within_10pct"], abs=0.02)
-    with pytest.raises(NasError, match="--drift-window must be >= 0"):
+    with pytest.raises(NasError, match="--drift-window must be a whole number of rows >= 0"):
         FitOptions(drift_window=-1)
+
+
+def markov_states(n: int, enter: float, leave: float, seed: int) -> list[bool]:
+    """A two-state chain in file order: enters the slow state with probability ``enter`` per
+    row and leaves it with ``leave`` (mean run 1 / leave rows)."""
+    rng = np.random.default_rng(seed)
+    slow, out = False, []
+    for _ in range(n):
+        slow = bool(rng.random() < (1 - leave if slow else enter))
+        out.append(slow)
+    return out
+
+
+def test_drift_window_auto_follows_a_device_that_switches_states(tmp_path, capsys) -> None:
+    # Short slow runs (6 rows on average, about 20% of rows): HELP's Pixel 2 in miniature.
+    states = markov_states(1000, enter=0.07, leave=0.17, seed=4)
+    csv = tmp_path / "states.csv"
+    write_csv(csv, "fbnet", 1000, [32], 10, noise=0.01, slow_states=states)
+    meas = read_measurements(csv, "csv")
+    wide = fit_table(meas, "dev", options=FitOptions(model="keys", drift_window=10)).summary
+    out = tmp_path / "t.json"
+    assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--model", "keys",
+                 "--drift-window", "auto", "--out", str(out)]) == 0
+    auto = json.loads(capsys.readouterr().out)
+    d = auto["drift"]
+    assert d["window"] <= 3 < 10 and set(d["window_choice_within_10pct"]) == {
+        "1", "2", "3", "5", "10", "20"}
+    assert d["window_choice_within_10pct"][str(d["window"])] == max(
+        d["window_choice_within_10pct"].values())
+    # A 10-row median averages the short slow runs away; the chosen window follows them.
+    assert auto["held_out_drift_corrected"]["within_10pct"] >= 0.9
+    assert auto["held_out_drift_corrected"]["within_10pct"] > (
+        wide["held_out_drift_corrected"]["within_10pct"] + 0.05)
+    # The share of rows drifted past 10% is about the share measured in the slow state, and the
+    # raw held-out score cannot beat one minus it by much.
+    slow_share = float(np.mean(states))
+    assert d["rows_off_by_10pct"] == pytest.approx(slow_share, abs=0.06)
+    assert auto["held_out"]["within_10pct"] <= 1 - slow_share + 0.08
+    # eval chooses the window the same way, from the same training rows.
+    assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
+                 "--test-fraction", "0.2", "--drift-window", "auto"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["drift"]["window"] <= 3
+    assert scored["drift_corrected"]["within_10pct"] >= 0.9
+
+
+def test_window_choice_never_looks_at_held_out_rows() -> None:
+    rng = np.random.default_rng(0)
+    states = np.array(markov_states(400, enter=0.07, leave=0.17, seed=1))
+    ratio = np.where(states, 1.2, 1.0) * (1 + 0.01 * rng.standard_normal(400))
+    known = rng.random(400) < 0.8
+    window, choice = choose_window(ratio, known)
+    scrambled = ratio.copy()
+    scrambled[~known] = rng.uniform(0.1, 10.0, int((~known).sum()))
+    assert choose_window(scrambled, known) == (window, choice)
+    assert window <= 3 and choice[window] > choice[20] + 0.1
+
+
+@pytest.mark.parametrize("bad", ["x", "-1", "1.5", -2, True, ""])
+def test_drift_window_rejects_what_is_not_rows_or_auto(bad, tmp_path) -> None:
+    with pytest.raises(NasError, match=r"--drift-window must be a whole number of rows >= 0 "
+                                       r"\(0: off\) or 'auto'"):
+        FitOptions(drift_window=bad)
+    assert FitOptions(drift_window="auto").drift_window == "auto"
+    assert FitOptions(drift_window="3").drift_window == 3
 
 
 def test_measurement_errors_name_the_file_row_or_column(tmp_path) -> None:

@@ -81,10 +81,10 @@ def _measurement_args(p: argparse.ArgumentParser, split_default: float | None = 
 
 
 def _drift_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--drift-window", type=int, default=0, metavar="K",
+    p.add_argument("--drift-window", default=0, metavar="K|auto",
                    help="model the device's drift over the session: per row, the median "
                         "measured/predicted of training rows within K rows in file order "
-                        "(0: off)")
+                        "(0: off; auto: K chosen on the training rows)")
 
 
 def _out(path: str) -> Path:

@@ -7,22 +7,31 @@ from typing import Any
 import numpy as np
 
 from nas.latency import LatencyTable
-from nas.lutkit._drift import lag1_autocorr, session_drift
+from nas.lutkit._drift import (
+    AUTO,
+    choose_window,
+    drift_stats,
+    lag1_autocorr,
+    parse_window,
+    session_drift,
+)
 from nas.lutkit._measurements import Measurements, split_rows
 from nas.lutkit._metrics import scores
 
 
 def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
              test_fraction: float | None = None, seed: int = 0,
-             approximate: bool = False, drift_window: int = 0) -> dict[str, Any]:
+             approximate: bool = False, drift_window: int | str = 0) -> dict[str, Any]:
     """Scores of ``table`` on the rows of ``column`` (all, or the held-out rows of a split).
 
     The split is the one :func:`nas.lutkit.fit_table` makes with the same fraction and seed, so
     ``--test-fraction F --seed S`` scores exactly the rows a fit with those options held out.
     With ``drift_window`` the scored rows are also scored with the device's session drift
     divided out, estimated (as in the fit) from the other rows of the split's training part
-    (every other row when there is no split) within that many rows in file order.
+    (every other row when there is no split) within that many rows in file order; ``"auto"``
+    chooses the window on those rows as the fit does.
     """
+    drift_window = parse_window(drift_window)
     rows, y = meas.column(column)
     known = np.ones(len(rows), dtype=bool)
     scored = np.arange(len(rows))
@@ -41,10 +50,13 @@ def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
                            f"held-out (test fraction {test_fraction}, seed {seed})"}
     out.update(scores(y[scored], pred))
     if drift_window:
-        drift = session_drift(y / pred_use, known, drift_window)
-        out["drift"] = {"window": drift_window,
-                        "factor_p5_p50_p95": [float(v) for v in
-                                              np.percentile(drift[known], [5, 50, 95])],
-                        "residual_lag1_autocorr": lag1_autocorr(y[known] / pred_use[known] - 1)}
+        ratio = y / pred_use
+        info: dict[str, Any] = {}
+        if drift_window == AUTO:
+            drift_window, choice = choose_window(ratio, known)
+            info["window_choice_within_10pct"] = {str(k): v for k, v in choice.items()}
+        drift = session_drift(ratio, known, int(drift_window))
+        out["drift"] = {"window": drift_window, **info, **drift_stats(drift[known]),
+                        "residual_lag1_autocorr": lag1_autocorr(ratio[known] - 1)}
         out["drift_corrected"] = scores(y[scored] / drift[scored], pred)
     return out

@@ -40,7 +40,14 @@ from nas._errors import NasError
 from nas.blocks import Block
 from nas.latency import FEATURES, Calibration, Entry, LatencyTable
 from nas.latency._enumerate import enumerate_blocks
-from nas.lutkit._drift import lag1_autocorr, session_drift
+from nas.lutkit._drift import (
+    AUTO,
+    choose_window,
+    drift_stats,
+    lag1_autocorr,
+    parse_window,
+    session_drift,
+)
 from nas.lutkit._features import block_features
 from nas.lutkit._help_devices import help_device
 from nas.lutkit._measurements import Measurements, split_rows
@@ -62,7 +69,7 @@ class FitOptions:
     huber: float = 0.05
     rounds: int = 10
     scale: bool = False
-    drift_window: int = 0
+    drift_window: int | str = 0  # rows, 0 (off) or "auto" (chosen on the training rows)
 
     def __post_init__(self) -> None:
         if self.model not in FIT_MODELS:
@@ -71,8 +78,7 @@ class FitOptions:
             raise NasError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
         if not self.huber > 0 or self.rounds < 1:
             raise NasError("huber must be > 0 and rounds >= 1")
-        if self.drift_window < 0:
-            raise NasError(f"--drift-window must be >= 0 rows (0: off), got {self.drift_window}")
+        object.__setattr__(self, "drift_window", parse_window(self.drift_window))
 
 
 @dataclass
@@ -143,16 +149,18 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
     known = np.zeros(len(y_all), dtype=bool)
     known[train] = True
     drift = np.ones(len(y_all))
-    for _ in range(DRIFT_ROUNDS if options.drift_window else 1):
+    window, choice = options.drift_window, None
+    for _ in range(DRIFT_ROUNDS if window else 1):
         y_fit = y_all / drift
         fit = _fit_model("features", blocks, counts[train], y_fit[train], options)
         if model == "keys":  # the features fit only breaks the keys fit's ties (_resolve_gauge)
             fit = _fit_model("keys", blocks, counts[train], y_fit[train], options,
                              prior=fit.values)
-        if options.drift_window:
-            pred_all = counts @ fit.values + fit.overhead
-            drift = session_drift(y_all / np.maximum(pred_all, 1e-12), known,
-                                  options.drift_window)
+        if window:
+            ratio = y_all / np.maximum(counts @ fit.values + fit.overhead, 1e-12)
+            if window == AUTO:  # chosen once, on the first fit's training rows
+                window, choice = choose_window(ratio, known)
+            drift = session_drift(ratio, known, int(window))
     scale = best_scale(fit.train_pred, y_all[train] / drift[train]) if options.scale else 1.0
     table = _make_table(meas, column, device_name, model, options, blocks, fit.values,
                         fit.unknown, counts[train], scale, fit.overhead)
@@ -160,21 +168,23 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
     summary = _summary(meas, column, table, model, options, train, test, y_all, archs, scale,
                        fit.overhead, pick(fit.inside), pick(fit.unknown), fit.constant,
                        pick(fit.gauge))
-    _drift_summary(summary, table, options, archs, meas, y_all, drift, train, test)
+    _drift_summary(summary, table, int(window), choice, archs, meas, y_all, drift, train, test)
     return FitResult(table, summary)
 
 
-def _drift_summary(summary: dict[str, Any], table: LatencyTable, options: FitOptions,
-                   archs: list[Any], meas: Measurements, y: np.ndarray, drift: np.ndarray,
-                   train: np.ndarray, test: np.ndarray) -> None:
+def _drift_summary(summary: dict[str, Any], table: LatencyTable, window: int,
+                   choice: dict[int, float] | None, archs: list[Any], meas: Measurements,
+                   y: np.ndarray, drift: np.ndarray, train: np.ndarray, test: np.ndarray) -> None:
     """Add the drift diagnostics (and, with a drift window, the drift-corrected held-out
     scores) to ``summary`` and to the table's record of its fit."""
     pred = table.predict_many(archs, classes=meas.classes, in_channels=meas.in_channels)
     rel = y / pred - 1.0
-    info: dict[str, Any] = {"window": options.drift_window or None,
+    info: dict[str, Any] = {"window": window or None,
                             "residual_lag1_autocorr": lag1_autocorr(rel[train])}
-    if options.drift_window:
-        info["factor_p5_p50_p95"] = [float(v) for v in np.percentile(drift[train], [5, 50, 95])]
+    if choice is not None:
+        info["window_choice_within_10pct"] = {str(k): v for k, v in choice.items()}
+    if window:
+        info.update(drift_stats(drift[train]))
         info["residual_lag1_autocorr_corrected"] = lag1_autocorr(
             (y / drift / pred - 1.0)[train])
         summary["held_out_drift_corrected"] = (
@@ -185,7 +195,7 @@ def _drift_summary(summary: dict[str, Any], table: LatencyTable, options: FitOpt
         summary["warnings"] = [
             f"training residuals are correlated in file order (lag-1 autocorrelation "
             f"{info['residual_lag1_autocorr']:.2f}): the device drifted while it was measured; "
-            "--drift-window K models that (see the README)"]
+            "--drift-window auto models that (see the README)"]
     summary["drift"] = info
     table.measurement["fit"]["drift"] = info
 
