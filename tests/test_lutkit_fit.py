@@ -15,6 +15,7 @@ from nas.latency import load_table
 from nas.latency._calibration import eager_kernels
 from nas.lutkit import FitOptions, evaluate, fit_table, read_measurements, sources_dir
 from nas.lutkit._drift import choose_window
+from nas.lutkit._resolution_scale import choose_scales
 from nas.space import get_space
 
 SRC = sources_dir()
@@ -29,12 +30,14 @@ def key_truth(b: Block) -> float:
 
 def write_csv(path: Path, space: str, n: int, resolutions: list[int], classes: int, seed: int = 0,
               noise: float = 0.0, drift: float = 0.0,
-              slow_states: list[bool] | None = None) -> dict[str, float]:
+              slow_states: list[bool] | None = None,
+              res_factor: dict[int, float] | None = None) -> dict[str, float]:
     """``n`` sampled archs with latency = OVERHEAD + sum of key_truth; returns the key truths.
 
     ``drift``: amplitude of a slow factor over the file order (a device warming up and
     throttling while it was measured). ``slow_states``: per row, whether the device was in a
     state 20% slower (a phone that drops to a lower clock for a few rows at a time).
+    ``res_factor``: a factor per input resolution (a GPU whose efficiency depends on the size).
     """
     sp = get_space(space).with_resolutions(resolutions)
     rng = np.random.default_rng(seed)
@@ -48,6 +51,7 @@ def write_csv(path: Path, space: str, n: int, resolutions: list[int], classes: i
         ms = (OVERHEAD + sum(key_truth(b) for b in blocks)) * (1 + noise * rng.standard_normal())
         ms *= 1 + drift * np.sin(2 * np.pi * len(lines) / 150)
         ms *= 1.2 if slow_states is not None and slow_states[len(lines) - 1] else 1.0
+        ms *= (res_factor or {}).get(arch.resolution, 1.0)
         lines.append(f'"{arch.text}",{arch.resolution},{classes},{ms},')  # arch text has commas
     path.write_text("\n".join(lines) + "\n")
     return truth
@@ -153,6 +157,65 @@ def test_drift_window_recovers_the_steady_state_device(tmp_path, capsys) -> None
         fitted["held_out_drift_corrected"]["within_10pct"], abs=0.02)
     with pytest.raises(NasError, match="--drift-window must be a whole number of rows >= 0"):
         FitOptions(drift_window=-1)
+
+
+def test_resolution_scale_follows_a_device_whose_speed_depends_on_the_input_size(
+        tmp_path, capsys) -> None:
+    wave = {128: 1.15, 160: 0.92, 192: 1.06, 224: 1.0}
+    csv = tmp_path / "gpu.csv"
+    write_csv(csv, "mobilenet_v3", 400, list(wave), 1000, noise=0.02, res_factor=wave)
+    meas = read_measurements(csv, "csv")
+    off = fit_table(meas, "dev", options=FitOptions(resolution_scale="off")).summary
+    out = tmp_path / "t.json"
+    assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev",
+                 "--out", str(out)]) == 0  # auto by default
+    auto = json.loads(capsys.readouterr().out)
+    info = auto["resolution_scale"]
+    assert info["mode"] == "auto" and info["used"]
+    assert info["cv_within_10pct"]["on"] >= info["cv_within_10pct"]["off"] + 0.01
+    assert auto["held_out"]["within_10pct"] >= 0.97
+    assert auto["held_out"]["within_10pct"] > off["held_out"]["within_10pct"] + 0.1
+    # One scale per resolution, and they differ: the features explain part of the wave (their
+    # work terms change with the input size), the scales what is left.
+    got = {int(r): v for r, v in info["scales"].items()}
+    assert set(got) == set(wave) and max(got.values()) / min(got.values()) > 1.05
+    # They are the table's calibration groups, and eval scores the same held-out rows alike.
+    table = load_table(str(out))
+    assert table.calibration is not None
+    assert set(table.calibration.groups) == {"all", "128", "160", "192", "224"}
+    assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
+                 "--test-fraction", "0.2"]) == 0
+    assert json.loads(capsys.readouterr().out)["within_10pct"] == pytest.approx(
+        auto["held_out"]["within_10pct"])
+
+
+def test_resolution_scale_auto_leaves_a_device_without_it_alone(tmp_path) -> None:
+    csv = tmp_path / "plain.csv"
+    write_csv(csv, "mobilenet_v3", 400, [128, 160, 192, 224], 1000, noise=0.04)
+    meas = read_measurements(csv, "csv")
+    res = fit_table(meas, "dev")
+    info = res.summary["resolution_scale"]
+    assert not info["used"] and "scales" not in info
+    assert res.table.calibration is not None and set(res.table.calibration.groups) == {"all"}
+    forced = fit_table(meas, "dev", options=FitOptions(resolution_scale="on")).summary
+    assert forced["resolution_scale"]["used"] and set(forced["resolution_scale"]["scales"]) == {
+        "128", "160", "192", "224"}
+    with pytest.raises(NasError, match="--resolution-scale 'sometimes' is not one of auto, on, off"):
+        FitOptions(resolution_scale="sometimes")
+
+
+def test_resolution_scale_choice_never_looks_at_held_out_rows() -> None:
+    rng = np.random.default_rng(0)
+    resolution = rng.choice([128, 160, 192], 600)
+    ratio = np.where(resolution == 128, 1.15, 1.0) * (1 + 0.02 * rng.standard_normal(600))
+    train = np.sort(rng.permutation(600)[:480])
+    scales, info = choose_scales(resolution, ratio, train, "auto", 0.05, np.random.default_rng(1))
+    scrambled = ratio.copy()
+    held = np.setdiff1d(np.arange(600), train)
+    scrambled[held] = rng.uniform(0.1, 10.0, len(held))
+    assert choose_scales(resolution, scrambled, train, "auto", 0.05,
+                         np.random.default_rng(1)) == (scales, info)
+    assert info["used"] and scales[128] == pytest.approx(1.15, abs=0.01)
 
 
 def markov_states(n: int, enter: float, leave: float, seed: int) -> list[bool]:
@@ -292,5 +355,14 @@ def test_shipped_fitted_tables_reproduce_their_held_out_scores() -> None:
     t = load_table("pixel3_fit_fbnet")
     meas = read_measurements(SRC / "help_fbnet" / "fbnet_archs_latency.csv", "help-fbnet")
     got = evaluate(t, meas, "pixel3", test_fraction=0.2, seed=0)
+    assert got["within_10pct"] == pytest.approx(t.measurement["fit"]["held_out"]["within_10pct"])
+    assert got["mape"] == pytest.approx(t.measurement["fit"]["held_out"]["mape"], abs=1e-9)
+    # The RTX 2080 Ti at batch 32 kept one scale per resolution: its calibration groups carry them.
+    t = load_table("rtx2080ti_b32_fit_ofa_mbv3")
+    assert t.measurement["fit"]["resolution_scale"]["used"]
+    assert t.calibration is not None and len(t.calibration.groups) == 26  # 128..224 step 4, all
+    meas = read_measurements(SRC / "help_ofa_mbv3_gpu" / "ofa_mbv3_archs_gpu_latency.csv",
+                             "help-ofa")
+    got = evaluate(t, meas, "2080ti_32", test_fraction=0.2, seed=0)
     assert got["within_10pct"] == pytest.approx(t.measurement["fit"]["held_out"]["within_10pct"])
     assert got["mape"] == pytest.approx(t.measurement["fit"]["held_out"]["mape"], abs=1e-9)

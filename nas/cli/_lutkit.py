@@ -30,6 +30,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", default="huber", help="huber | l2 (relative residuals)")
     p.add_argument("--tune-scale", action="store_true",
                    help="fit a multiplicative correction maximizing training rows within 10%%")
+    p.add_argument("--resolution-scale", default="auto",
+                   help="one scale per input resolution: auto (kept when cross-validation on "
+                        "the training rows says it helps) | on | off")
     p.add_argument("--device-name", help="device name to record")
     _drift_arg(p)
     p.set_defaults(func=cmd_fit)
@@ -117,7 +120,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     out = _out(args.out)
     options = FitOptions(model=args.model, loss=args.loss, scale=args.tune_scale,
-                         drift_window=args.drift_window)
+                         drift_window=args.drift_window, resolution_scale=args.resolution_scale)
     result = fit_table(_read(args), args.column, test_fraction=args.test_fraction,
                        seed=args.seed, options=options, device_name=args.device_name)
     result.table.write(out)

@@ -84,7 +84,7 @@ def choose_window(ratio: np.ndarray, known: np.ndarray,
     error: dict[int, float] = {}
     for k in candidates:
         rel = ratio[known] / session_drift(ratio, known, k)[known]
-        within[k] = float(np.mean(np.abs(rel - 1.0) <= 0.1))
+        within[k] = float(np.mean(np.abs(1.0 / rel - 1.0) <= 0.1))  # as scores() counts it
         error[k] = float(np.median(np.abs(np.log(rel))))
     best = max(candidates, key=lambda k: (within[k], -error[k]))
     return best, within

@@ -22,6 +22,11 @@ move between those blocks and the overhead without changing any prediction); the
 then takes, among the equally good solutions, the one closest to the features model's per-block
 values, and lists those keys (``tied_to_overhead``). Only held-out rows are ever scored.
 
+Where the training rows span several input resolutions, one more scale per resolution can
+follow what the features miss about the device's speed at each input size (a GPU's tiling):
+``resolution_scale`` (see :mod:`nas.lutkit._resolution_scale`); ``auto`` keeps it only when
+cross-validation on the training rows says it helps.
+
 A device that drifted while its file was recorded (``drift.residual_lag1_autocorr`` high; the
 summary warns) can be fitted with ``drift_window``: see :mod:`nas.lutkit._drift`.
 """
@@ -52,6 +57,8 @@ from nas.lutkit._features import block_features
 from nas.lutkit._help_devices import help_device
 from nas.lutkit._measurements import Measurements, split_rows
 from nas.lutkit._metrics import layer_op_baseline, scores
+from nas.lutkit._resolution_scale import MODES as RESOLUTION_SCALE_MODES
+from nas.lutkit._resolution_scale import choose_scales, per_row
 from nas.lutkit._sources import HELP_CITATION, HELP_SOURCE
 
 FIT_MODELS = ("auto", "keys", "features")
@@ -70,6 +77,7 @@ class FitOptions:
     rounds: int = 10
     scale: bool = False
     drift_window: int | str = 0  # rows, 0 (off) or "auto" (chosen on the training rows)
+    resolution_scale: str = "auto"  # one scale per resolution: on, off, auto (cross-validated)
 
     def __post_init__(self) -> None:
         if self.model not in FIT_MODELS:
@@ -78,6 +86,9 @@ class FitOptions:
             raise NasError(f"--loss {self.loss!r} is not one of {', '.join(LOSSES)}")
         if not self.huber > 0 or self.rounds < 1:
             raise NasError("huber must be > 0 and rounds >= 1")
+        if self.resolution_scale not in RESOLUTION_SCALE_MODES:
+            raise NasError(f"--resolution-scale {self.resolution_scale!r} is not one of "
+                           f"{', '.join(RESOLUTION_SCALE_MODES)}")
         object.__setattr__(self, "drift_window", parse_window(self.drift_window))
 
 
@@ -161,13 +172,19 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
             if window == AUTO:  # chosen once, on the first fit's training rows
                 window, choice = choose_window(ratio, known)
             drift = session_drift(ratio, known, int(window))
-    scale = best_scale(fit.train_pred, y_all[train] / drift[train]) if options.scale else 1.0
+    resolution = np.array([a.resolution for a in archs])
+    ratio = y_all / drift / np.maximum(counts @ fit.values + fit.overhead, 1e-12)
+    by_res, res_info = choose_scales(resolution, ratio, train, options.resolution_scale,
+                                     options.huber, np.random.default_rng(seed))
+    scale = best_scale(fit.train_pred * per_row(resolution[train], by_res),
+                       y_all[train] / drift[train]) if options.scale else 1.0
     table = _make_table(meas, column, device_name, model, options, blocks, fit.values,
-                        fit.unknown, counts[train], scale, fit.overhead)
+                        fit.unknown, counts[train], scale, fit.overhead, by_res)
     pick = lambda mask: [k for k, m in zip(blocks, mask, strict=True) if m]  # noqa: E731
     summary = _summary(meas, column, table, model, options, train, test, y_all, archs, scale,
                        fit.overhead, pick(fit.inside), pick(fit.unknown), fit.constant,
                        pick(fit.gauge))
+    summary["resolution_scale"] = table.measurement["fit"]["resolution_scale"] = res_info
     _drift_summary(summary, table, int(window), choice, archs, meas, y_all, drift, train, test)
     return FitResult(table, summary)
 
@@ -292,7 +309,8 @@ def _feature_rows(keys: list[str], model: str) -> dict[str, dict[str, float]]:
 
 def _make_table(meas: Measurements, column: str, device_name: str | None, model: str,
                 options: FitOptions, keys: list[str], values: np.ndarray, unknown: np.ndarray,
-                train_counts: np.ndarray, scale: float, overhead: float) -> LatencyTable:
+                train_counts: np.ndarray, scale: float, overhead: float,
+                by_resolution: dict[int, float]) -> LatencyTable:
     device = help_device(column, meas.fmt) if meas.fmt != "csv" else {
         "name": column, "kind": "unknown", "batch": 1, "dtype": "float32", "column": column}
     if device_name:
@@ -315,9 +333,11 @@ def _make_table(meas: Measurements, column: str, device_name: str | None, model:
             table.add_entry(k, Entry(median=float(max(v, 0.0)), n=max(int(n), 1)))
     coef = np.array([scale if f.startswith("ms:") else scale * overhead if f == "const" else 0.0
                      for f in FEATURES])
-    table.set_calibration(Calibration({"all": coef}, (), {
+    groups = {"all": coef, **{str(r): coef * s for r, s in by_resolution.items()}}
+    table.set_calibration(Calibration(groups, (), {
         "method": "nas lut fit: per-block NNLS shares + per-network overhead, times a "
-                  "multiplicative correction", "overhead_ms": overhead, "scale": scale}))
+                  "multiplicative correction (and one per resolution where the fit kept them)",
+        "overhead_ms": overhead, "scale": scale}))
     for (r, w) in sorted({(a.resolution, a.width) for a in meas.archs}):
         table.add_config(meas.space.name, r, in_channels=meas.in_channels, classes=meas.classes,
                          widths=[w])
