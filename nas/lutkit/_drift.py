@@ -16,10 +16,10 @@ estimated drift divided out (what the device would have measured in its typical 
 How wide the window should be depends on the device. HELP's phones do not only wander slowly:
 they switch between a typical state and one 15-25% slower, and stay in the slow one for a few
 rows (Pixel 2: runs of 6 rows on average, about 30% of its rows). A window of 10 rows averages
-those runs away; one of 2 or 3 follows them. ``--drift-window auto`` picks the window from the training
-rows alone (:func:`choose_window`): each training row's drift is estimated without the row, so
-how well the estimate explains the training rows is a leave-one-out score, and held-out rows are
-never looked at.
+those runs away; one of 2 or 3 follows them. ``--drift-window auto`` picks the window from the
+training rows alone (:func:`choose_window`): each training row's drift is estimated without the
+row, so how well the estimate explains the training rows is a leave-one-out score, and held-out
+rows are never looked at.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ at 168 px and 4% slower at 224 px, a wave that no smooth feature of the blocks f
 that resolution, so that a tail of slow runs does not move it. Resolutions with fewer than
 :data:`MIN_ROWS` training rows keep the scale 1. ``auto`` keeps the scales only when 5-fold
 cross-validation over the training rows says they help (the share within +-10% up by at least
-:data:`MIN_GAIN`); held-out rows are never looked at. The scales become the table's calibration
-groups, one per resolution.
+:data:`MIN_GAIN`; the scales are estimated on four folds and scored on the fifth, against the
+block fit on all training rows); held-out rows are never looked at. The scales become the
+table's calibration groups, one per resolution.
 """
 
 from __future__ import annotations
