@@ -64,6 +64,7 @@ from nas.lutkit._sources import HELP_CITATION, HELP_SOURCE
 FIT_MODELS = ("auto", "keys", "features")
 DRIFT_ROUNDS = 3  # fit, estimate the drift, refit on de-drifted timings (twice)
 DRIFT_WARN = 0.5  # lag-1 autocorrelation of residuals above which the summary warns
+DRIFT_OFF_WARN = 0.05  # share of rows drifted past 10% above which the summary warns
 LOSSES = ("huber", "l2")
 
 
@@ -208,6 +209,13 @@ def _drift_summary(summary: dict[str, Any], table: LatencyTable, window: int,
             scores(y[test] / drift[test], pred[test]) if len(test) else None)
         table.measurement["fit"]["held_out_drift_corrected"] = summary[
             "held_out_drift_corrected"]
+        if info["rows_off_by_10pct"] > DRIFT_OFF_WARN:
+            summary["warnings"] = [
+                f"{info['rows_off_by_10pct']:.0%} of the training rows were measured while the "
+                "device ran more than 10% off its typical speed: no table of the architecture "
+                "is within +-10% of those timings (held_out scores them raw; "
+                "held_out_drift_corrected with the drift divided out). Timings taken with the "
+                "clocks pinned and the device idle avoid this"]
     elif (info["residual_lag1_autocorr"] or 0.0) > DRIFT_WARN:
         summary["warnings"] = [
             f"training residuals are correlated in file order (lag-1 autocorrelation "
