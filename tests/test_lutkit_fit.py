@@ -233,7 +233,7 @@ def markov_states(n: int, enter: float, leave: float, seed: int) -> list[bool]:
 
 
 def test_drift_window_auto_follows_a_device_that_switches_states(tmp_path, capsys) -> None:
-    # Short slow runs (6 rows on average, about 20% of rows): HELP's Pixel 2 in miniature.
+    # Short slow runs (6 rows on average, 20-30% of rows): HELP's Pixel 2 in miniature.
     states = markov_states(1000, enter=0.07, leave=0.17, seed=4)
     csv = tmp_path / "states.csv"
     write_csv(csv, "fbnet", 1000, [32], 10, noise=0.01, slow_states=states)
@@ -279,12 +279,26 @@ def test_window_choice_never_looks_at_held_out_rows() -> None:
 
 
 @pytest.mark.parametrize("bad", ["x", "-1", "1.5", -2, True, ""])
-def test_drift_window_rejects_what_is_not_rows_or_auto(bad, tmp_path) -> None:
+def test_drift_window_rejects_what_is_not_rows_or_auto(bad) -> None:
     with pytest.raises(NasError, match=r"--drift-window must be a whole number of rows >= 0 "
                                        r"\(0: off\) or 'auto'"):
         FitOptions(drift_window=bad)
     assert FitOptions(drift_window="auto").drift_window == "auto"
     assert FitOptions(drift_window="3").drift_window == 3
+
+
+def test_bad_drift_window_or_resolution_scale_exits_2_naming_the_flag(tmp_path, capsys) -> None:
+    csv = tmp_path / "m.csv"
+    write_csv(csv, "fbnet", 30, [32], 10)
+    base = ["--format", "csv", "--column", "dev"]
+    assert main(["lut", "fit", str(csv), *base, "--out", str(tmp_path / "t.json"),
+                 "--drift-window", "wide"]) == 2
+    assert "--drift-window must be a whole number of rows" in capsys.readouterr().err
+    assert main(["lut", "fit", str(csv), *base, "--out", str(tmp_path / "t.json"),
+                 "--resolution-scale", "yes"]) == 2
+    assert "--resolution-scale 'yes' is not one of auto, on, off" in capsys.readouterr().err
+    assert main(["lut", "eval", "pixel3_fit_fbnet", str(csv), *base, "--drift-window", "-3"]) == 2
+    assert "--drift-window must be a whole number of rows" in capsys.readouterr().err
 
 
 def test_measurement_errors_name_the_file_row_or_column(tmp_path) -> None:
