@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from nas._errors import NasError
+from nas.lutkit._metrics import within_10pct
 
 AUTO = "auto"
 WINDOWS = (1, 2, 3, 5, 10, 20)  # the candidates --drift-window auto chooses among
@@ -84,10 +85,21 @@ def choose_window(ratio: np.ndarray, known: np.ndarray,
     error: dict[int, float] = {}
     for k in candidates:
         rel = ratio[known] / session_drift(ratio, known, k)[known]
-        within[k] = float(np.mean(np.abs(1.0 / rel - 1.0) <= 0.1))  # as scores() counts it
+        within[k] = within_10pct(rel, np.ones_like(rel))
         error[k] = float(np.median(np.abs(np.log(rel))))
     best = max(candidates, key=lambda k: (within[k], -error[k]))
     return best, within
+
+
+def resolve_window(ratio: np.ndarray, known: np.ndarray,
+                   window: int | str) -> tuple[int, dict[str, float] | None]:
+    """``window`` in rows. For ``"auto"``, :func:`choose_window`'s pick and each candidate's
+    leave-one-out share within +-10% (keyed by the window as text, as summaries print it);
+    otherwise the window itself and ``None``."""
+    if window != AUTO:
+        return int(window), None
+    best, within = choose_window(ratio, known)
+    return best, {str(k): v for k, v in within.items()}
 
 
 def drift_stats(drift: np.ndarray) -> dict[str, object]:

@@ -7,14 +7,7 @@ from typing import Any
 import numpy as np
 
 from nas.latency import LatencyTable
-from nas.lutkit._drift import (
-    AUTO,
-    choose_window,
-    drift_stats,
-    lag1_autocorr,
-    parse_window,
-    session_drift,
-)
+from nas.lutkit._drift import drift_stats, lag1_autocorr, parse_window, resolve_window, session_drift
 from nas.lutkit._measurements import Measurements, split_rows
 from nas.lutkit._metrics import scores
 
@@ -51,12 +44,11 @@ def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
     out.update(scores(y[scored], pred))
     if drift_window:
         ratio = y / pred_use
-        info: dict[str, Any] = {}
-        if drift_window == AUTO:
-            drift_window, choice = choose_window(ratio, known)
-            info["window_choice_within_10pct"] = {str(k): v for k, v in choice.items()}
-        drift = session_drift(ratio, known, int(drift_window))
-        out["drift"] = {"window": drift_window, **info, **drift_stats(drift[known]),
+        window, choice = resolve_window(ratio, known, drift_window)
+        drift = session_drift(ratio, known, window)
+        out["drift"] = {"window": window,
+                        **({"window_choice_within_10pct": choice} if choice else {}),
+                        **drift_stats(drift[known]),
                         "residual_lag1_autocorr": lag1_autocorr(ratio[known] - 1)}
         out["drift_corrected"] = scores(y[scored] / drift[scored], pred)
     return out

@@ -46,11 +46,10 @@ from nas.blocks import Block
 from nas.latency import FEATURES, Calibration, Entry, LatencyTable
 from nas.latency._enumerate import enumerate_blocks
 from nas.lutkit._drift import (
-    AUTO,
-    choose_window,
     drift_stats,
     lag1_autocorr,
     parse_window,
+    resolve_window,
     session_drift,
 )
 from nas.lutkit._features import block_features
@@ -170,9 +169,9 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
                              prior=fit.values)
         if window:
             ratio = y_all / np.maximum(counts @ fit.values + fit.overhead, 1e-12)
-            if window == AUTO:  # chosen once, on the first fit's training rows
-                window, choice = choose_window(ratio, known)
-            drift = session_drift(ratio, known, int(window))
+            window, picked = resolve_window(ratio, known, window)  # auto: on the first fit
+            choice = choice or picked
+            drift = session_drift(ratio, known, window)
     resolution = np.array([a.resolution for a in archs])
     ratio = y_all / drift / np.maximum(counts @ fit.values + fit.overhead, 1e-12)
     by_res, res_info = choose_scales(resolution, ratio, train, options.resolution_scale,
@@ -191,7 +190,7 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
 
 
 def _drift_summary(summary: dict[str, Any], table: LatencyTable, window: int,
-                   choice: dict[int, float] | None, archs: list[Any], meas: Measurements,
+                   choice: dict[str, float] | None, archs: list[Any], meas: Measurements,
                    y: np.ndarray, drift: np.ndarray, train: np.ndarray, test: np.ndarray) -> None:
     """Add the drift diagnostics (and, with a drift window, the drift-corrected held-out
     scores) to ``summary`` and to the table's record of its fit."""
@@ -200,7 +199,7 @@ def _drift_summary(summary: dict[str, Any], table: LatencyTable, window: int,
     info: dict[str, Any] = {"window": window or None,
                             "residual_lag1_autocorr": lag1_autocorr(rel[train])}
     if choice is not None:
-        info["window_choice_within_10pct"] = {str(k): v for k, v in choice.items()}
+        info["window_choice_within_10pct"] = choice
     if window:
         info.update(drift_stats(drift[train]))
         info["residual_lag1_autocorr_corrected"] = lag1_autocorr(

@@ -12,6 +12,12 @@ from scipy.stats import kendalltau
 from nas.arch import Arch
 
 
+def within_10pct(measured: np.ndarray, predicted: np.ndarray) -> float:
+    """The share of predictions within +-10% of their measurement (``|p - y| / y <= 0.1``)."""
+    y, p = np.asarray(measured, float), np.asarray(predicted, float)
+    return float(np.mean(np.abs(p - y) / y <= 0.1))
+
+
 def scores(measured: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     """``n``, ``mape`` (%), ``within_10pct`` (fraction), ``kendall_tau``, ``rmse_ms``."""
     y, p = np.asarray(measured, float), np.asarray(predicted, float)
@@ -20,7 +26,7 @@ def scores(measured: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     rel = np.abs(p - y) / y
     tau = float(kendalltau(y, p).statistic) if len(y) > 1 else float("nan")
     return {"n": len(y), "mape": float(100 * rel.mean()),
-            "within_10pct": float(np.mean(rel <= 0.1)),
+            "within_10pct": within_10pct(y, p),
             "kendall_tau": tau if np.isfinite(tau) else None,
             "rmse_ms": float(np.sqrt(np.mean((p - y) ** 2)))}
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from nas._errors import NasError
+from nas.lutkit._metrics import within_10pct
 
 MODES = ("auto", "on", "off")
 MIN_ROWS = 20   # training rows a resolution needs for its own scale
@@ -78,9 +79,8 @@ def choose_scales(resolution: np.ndarray, ratio: np.ndarray, train: np.ndarray, 
         for k in range(FOLDS):
             scales = resolution_scales(resolution, ratio, train[fold != k], delta)
             scaled[fold == k] = per_row(resolution[train[fold == k]], scales)
-        r = ratio[train]  # within +-10% as scores() counts it: |predicted - measured| / measured
-        off = float(np.mean(np.abs(1.0 / r - 1.0) <= 0.1))
-        on = float(np.mean(np.abs(scaled / r - 1.0) <= 0.1))
+        r = ratio[train]  # measured / predicted: scored against predictions of 1 (or the scale)
+        off, on = within_10pct(r, np.ones_like(r)), within_10pct(r, scaled)
         info["cv_within_10pct"] = {"off": off, "on": on}
         if on < off + MIN_GAIN:
             return {}, info
