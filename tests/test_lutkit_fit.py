@@ -122,6 +122,28 @@ def test_eval_scores_the_same_held_out_rows_as_fit(tmp_path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["n"] == 300
 
 
+def test_held_out_rows_with_blocks_no_training_row_fixes_are_reported_not_fatal(
+        tmp_path, capsys) -> None:
+    # Few rows, many distinct blocks: some held-out networks hold keys no training network had.
+    csv = tmp_path / "few.csv"
+    write_csv(csv, "fbnet", 24, [32], 10, seed=4)
+    out = tmp_path / "t.json"
+    assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--space", "fbnet",
+                 "--model", "keys", "--test-fraction", "0.5", "--seed", "1",
+                 "--out", str(out)]) == 0
+    s = json.loads(capsys.readouterr().out)
+    unscored = s["held_out_unscored"]
+    assert unscored["n"] > 0 and unscored["keys"] and s["n_test"] == 12
+    table = load_table(str(out))
+    assert not any(k in table for k in unscored["keys"])
+    assert set(unscored["keys"]) <= set(s["unpredictable_keys"])
+    assert s["held_out"]["n"] == s["n_test"] - unscored["n"]
+    assert s["held_out"]["n"] > 0 and np.isfinite(s["held_out"]["mape"])
+    assert any("held-out rows hold blocks" in w and "--model features" in w
+               for w in s["warnings"])
+    assert table.measurement["fit"]["held_out_unscored"] == unscored
+
+
 def test_drift_window_recovers_the_steady_state_device(tmp_path, capsys) -> None:
     csv = tmp_path / "drift.csv"
     truth = write_csv(csv, "fbnet", 800, [32], 10, noise=0.01, drift=0.2)

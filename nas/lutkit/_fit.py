@@ -181,12 +181,32 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
     table = _make_table(meas, column, device_name, model, options, blocks, fit.values,
                         fit.unknown, counts[train], scale, fit.overhead, by_res)
     pick = lambda mask: [k for k, m in zip(blocks, mask, strict=True) if m]  # noqa: E731
+    test, unscored = _scorable(test, nets, set(pick(fit.unknown)))
     summary = _summary(meas, column, table, model, options, train, test, y_all, archs, scale,
                        fit.overhead, pick(fit.inside), pick(fit.unknown), fit.constant,
                        pick(fit.gauge))
     summary["resolution_scale"] = table.measurement["fit"]["resolution_scale"] = res_info
     _drift_summary(summary, table, int(window), choice, archs, meas, y_all, drift, train, test)
+    if unscored["n"]:
+        summary["n_test"] = table.measurement["fit"]["n_test"] = len(test) + unscored["n"]
+        summary["held_out_unscored"] = table.measurement["fit"]["held_out_unscored"] = unscored
+        remedy = ("--model features predicts such blocks from their parts" if model == "keys" else
+                  "Training rows that hold those blocks would fix them")
+        summary.setdefault("warnings", []).append(
+            f"{unscored['n']} of {summary['n_test']} held-out rows hold blocks that no training "
+            f"row determines (e.g. {unscored['keys'][0]}); the table cannot predict those rows, "
+            f"so held_out scores the other {len(test)}. {remedy}")
     return FitResult(table, summary)
+
+
+def _scorable(test: np.ndarray, nets: list[Counter[str]], unknown: set[str]
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+    """The held-out rows the table can predict, and a record of those it cannot: rows holding
+    a block whose key (keys model) or feature (features model) no training row had. Few rows
+    with many distinct blocks leave some; scoring skips them rather than stopping the fit."""
+    bad = [int(i) for i in test if unknown & nets[int(i)].keys()]
+    keys = sorted({k for i in bad for k in nets[i] if k in unknown})
+    return np.setdiff1d(test, np.array(bad, dtype=int)), {"n": len(bad), "keys": keys}
 
 
 def _drift_summary(summary: dict[str, Any], table: LatencyTable, window: int,
@@ -194,7 +214,10 @@ def _drift_summary(summary: dict[str, Any], table: LatencyTable, window: int,
                    y: np.ndarray, drift: np.ndarray, train: np.ndarray, test: np.ndarray) -> None:
     """Add the drift diagnostics (and, with a drift window, the drift-corrected held-out
     scores) to ``summary`` and to the table's record of its fit."""
-    pred = table.predict_many(archs, classes=meas.classes, in_channels=meas.in_channels)
+    rows = np.concatenate([train, test]).astype(int)  # the rows the table can predict
+    pred = np.full(len(archs), np.nan)
+    pred[rows] = table.predict_many([archs[i] for i in rows], classes=meas.classes,
+                                    in_channels=meas.in_channels)
     rel = y / pred - 1.0
     info: dict[str, Any] = {"window": window or None,
                             "residual_lag1_autocorr": lag1_autocorr(rel[train])}
@@ -209,17 +232,17 @@ def _drift_summary(summary: dict[str, Any], table: LatencyTable, window: int,
         table.measurement["fit"]["held_out_drift_corrected"] = summary[
             "held_out_drift_corrected"]
         if info["rows_off_by_10pct"] > DRIFT_OFF_WARN:
-            summary["warnings"] = [
+            summary.setdefault("warnings", []).append(
                 f"{info['rows_off_by_10pct']:.0%} of the training rows were measured while the "
                 "device ran more than 10% off its typical speed: no table of the architecture "
                 "is within +-10% of those timings (held_out scores them raw; "
                 "held_out_drift_corrected with the drift divided out). Timings taken with the "
-                "clocks pinned and the device idle avoid this"]
+                "clocks pinned and the device idle avoid this")
     elif (info["residual_lag1_autocorr"] or 0.0) > DRIFT_WARN:
-        summary["warnings"] = [
+        summary.setdefault("warnings", []).append(
             f"training residuals are correlated in file order (lag-1 autocorrelation "
             f"{info['residual_lag1_autocorr']:.2f}): the device drifted while it was measured; "
-            "--drift-window auto models that (see the README)"]
+            "--drift-window auto models that (see the README)")
     summary["drift"] = info
     table.measurement["fit"]["drift"] = info
 
