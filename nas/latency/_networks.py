@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from nas.latency._calibration import Calibration, fit_calibration
 from nas.latency._entry import Entry
 from nas.latency._enumerate import restrict_space
 from nas.latency._fingerprint import device_fingerprint, fingerprint_mismatches
+from nas.latency._journal import NetworkJournal, Timed, run_key
 from nas.latency._settings import Settings
 from nas.latency._table import LatencyTable
 
@@ -115,7 +117,7 @@ def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0
                   timing: dict[str, Any] | None = None, progress: bool = True,
                   desc: str = "networks",
                   anchors: Mapping[str, tuple[Arch, float]] | None = None,
-                  passes: int = 1) -> NetworkTimings:
+                  passes: int = 1, journal: str | Path | None = None) -> NetworkTimings:
     """Time each network end-to-end (same backend, settings and clock as the blocks).
 
     ``timing`` overrides :data:`NETWORK_TIMING` (rounds, round_ms, min_reps, max_reps,
@@ -127,31 +129,48 @@ def measure_items(items: Sequence[NetItem], settings: Settings, *, seed: int = 0
     in a new order and so in other chunks; the result is the median of the passes' statistics.
     What one pass still carries (the minutes it ran in, the chunk it shared) averages out over
     passes, at ``passes`` times the time; more rounds per pass are the cheaper first step.
+
+    ``journal``: a file each timed chunk is appended to (:mod:`nas.latency._journal`); called
+    again with the same arguments after an interruption, only the networks it lacks are timed.
+    The caller deletes it once the result is safely written.
     """
     from tqdm import tqdm
 
     if passes < 1:
         raise NasError(f"--passes must be >= 1, got {passes}")
-    rng = np.random.default_rng([seed, 0x5EED])
     net_settings = Settings(**{**settings.to_dict(), **network_timing(timing)})
+    idents = [it.arch.text for it in items]
+    log = None if journal is None else NetworkJournal(journal, run_key({
+        "items": [it.ident for it in items], "settings": net_settings.to_dict(),
+        "passes": passes, "seed": seed, "chunk": chunk,
+        "anchors": {k: [a.text, ms] for k, (a, ms) in sorted((anchors or {}).items())}}))
+    done = log.load(idents) if log else {}
     runs = []
-    with pinned(settings), tqdm(total=len(items) * passes, desc=desc, unit="net",
-                                disable=not progress, file=sys.stderr) as bar:
+    with pinned(settings), tqdm(total=len(items) * passes, initial=len(done), desc=desc,
+                                unit="net", disable=not progress, file=sys.stderr) as bar:
         for p in range(passes):
+            rng = np.random.default_rng([seed, 0x5EED, p])
             order = np.arange(len(items)) if p == 0 else rng.permutation(len(items))
-            one = _one_pass([items[i] for i in order], net_settings, rng, chunk, anchors or {},
-                            bar)
-            back = np.argsort(order)
-            runs.append(NetworkTimings(*([getattr(one, f)[i] for i in back]
-                                         for f in ("entries", "raw", "drift", "anchor_ms"))))
+            todo = [int(i) for i in order if (p, int(i)) not in done]
+            save = None if log is None else (
+                lambda idx, timed, p=p: log.append(p, idx, idents, timed))
+            done.update({(p, i): t for i, t in zip(
+                todo, _one_pass(items, todo, net_settings, rng, chunk, anchors or {}, bar, save),
+                strict=True)})
+            per = [done[(p, i)] for i in range(len(items))]
+            runs.append(NetworkTimings([t[0] for t in per], [t[1] for t in per],
+                                       [t[2] for t in per], [t[3] for t in per]))
     return runs[0] if passes == 1 else combine_passes(runs)
 
 
-def _one_pass(items: Sequence[NetItem], net_settings: Settings, rng: np.random.Generator,
-              chunk: int, anchors: Mapping[str, tuple[Arch, float]], bar: Any) -> NetworkTimings:
-    out = NetworkTimings([], [], [], [])
-    for start in range(0, len(items), chunk):
-        part = items[start:start + chunk]
+def _one_pass(items: Sequence[NetItem], todo: Sequence[int], net_settings: Settings,
+              rng: np.random.Generator, chunk: int, anchors: Mapping[str, tuple[Arch, float]],
+              bar: Any, save: Callable[[list[int], list[Timed]], None] | None) -> list[Timed]:
+    """Time ``items[i]`` for ``i`` in ``todo``, in chunks; each chunk is passed to ``save``."""
+    out: list[Timed] = []
+    for start in range(0, len(todo), chunk):
+        idx = list(todo[start:start + chunk])
+        part = [items[i] for i in idx]
         keys = [it.config for it in part]
         here = [k for k in dict.fromkeys(keys) if k in anchors]
         runners = [make_runner(arch_to_blocks(it.arch, classes=it.classes,
@@ -162,12 +181,13 @@ def _one_pass(items: Sequence[NetItem], net_settings: Settings, rng: np.random.G
                                 net_settings) for k in here]
         samples = measure_interleaved(runners, net_settings, rng)
         now = {k: float(s.min()) for k, s in zip(here, samples[len(part):], strict=True)}
+        timed: list[Timed] = []
         for key, s in zip(keys, samples[:len(part)], strict=True):
             f = now[key] / anchors[key][1] if key in now else 1.0
-            out.raw.append(Entry.from_samples(s))
-            out.entries.append(Entry.from_samples(s / f))
-            out.drift.append(f)
-            out.anchor_ms.append(now.get(key))
+            timed.append((Entry.from_samples(s / f), Entry.from_samples(s), f, now.get(key)))
+        if save is not None:
+            save(idx, timed)
+        out += timed
         bar.update(len(part))
     return out
 
@@ -211,11 +231,13 @@ def sample_record(table: LatencyTable, item: NetItem, measured: Entry) -> dict[s
 
 def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
                     timing: dict[str, Any] | None = None, progress: bool = True,
-                    passes: int = 1) -> Calibration:
+                    passes: int = 1, journal: str | Path | None = None) -> Calibration:
     """Measure ``n`` sampled networks per config end-to-end and fit the table's calibration.
 
     ``passes``: measure each network in that many independent passes (see
     :func:`measure_items`); less noise in the calibration, ``passes`` times the time.
+    ``journal``: where the timings are journaled as they come (see :func:`measure_items`), so
+    that the same call after an interruption resumes; delete it once the table is written.
 
     The calibration (coefficients and the measured networks) is set on ``table``; write the
     table to keep it.
@@ -230,7 +252,7 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
                        f"{sorted(missing)[0]}; finish `nas lut build` first")
     timed = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
                           desc="calibrate", anchors=table_anchors(table.configs),
-                          passes=passes)
+                          passes=passes, journal=journal)
     measured = timed.entries
     samples = [{**sample_record(table, it, m), "anchor_drift": f}
                for it, m, f in zip(items, measured, timed.drift, strict=True)]
@@ -265,6 +287,12 @@ def _fit(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry
                           {**meta, "statistic": table.statistic})
     table.set_calibration(cal)
     return cal
+
+
+def journal_path(out: str | Path, what: str) -> Path:
+    """Where ``what`` (``calibrate``, ``validate``) journals its timings for output ``out``."""
+    out = Path(out)
+    return out.with_name(f"{out.name}.{what}.partial.jsonl")
 
 
 def calibration_items(table: LatencyTable) -> tuple[list[NetItem], list[Entry]]:

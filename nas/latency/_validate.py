@@ -29,6 +29,7 @@ from nas.latency._networks import (
     NetItem,
     calibration_items,
     drift_summary,
+    journal_path,
     measure_items,
     network_timing,
     sample_items,
@@ -106,15 +107,19 @@ def validate_table(
             if missing:
                 raise NasError(f"{table.where} has no entry for block {missing[0].key} "
                                f"(needed by {it.arch.text}); finish `nas lut build` first")
+    # With an output folder, timings are journaled there as they come: a rerun resumes.
+    journals = {w: journal_path(Path(out_dir) / table.id, w)
+                for w in ("baseline", "validate")} if out_dir is not None else {}
     baseline_fit = "calibration networks"
     if not cal_items:  # no calibration: fit the baseline on a separate measured sample
         cal_items = sample_items(table, n, seed, STREAM_CALIBRATION, {it.ident for it in items})
         cal_entries = measure_items(cal_items, settings, seed=seed, timing=timing,
                                     progress=progress, desc="baseline fit", anchors=anchors,
-                                    passes=passes).entries
+                                    passes=passes, journal=journals.get("baseline")).entries
         baseline_fit = "separate sample (table has no calibration)"
     timed = measure_items(items, settings, seed=seed, timing=timing, progress=progress,
-                          desc="validate", anchors=anchors, passes=passes)
+                          desc="validate", anchors=anchors, passes=passes,
+                          journal=journals.get("validate"))
     measured = timed.entries
     out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
                                                    approximate=approximate)
@@ -131,6 +136,8 @@ def validate_table(
     if out_dir is not None:
         out.update(write_outputs(Path(out_dir), table, items, measured, pred, naive, flops, macs,
                                  timed.raw, timed.drift))
+        for path in journals.values():
+            path.unlink(missing_ok=True)
     out["seconds"] = round(time.perf_counter() - t0, 2)
     return out
 
