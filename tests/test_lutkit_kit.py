@@ -139,6 +139,30 @@ def test_import_kit_refuses_foreign_or_broken_results(kit: Path, tmp_path: Path)
         import_kit_results(results, tmp_path)
 
 
+def test_killed_runner_resumes_and_keeps_the_models_it_timed(kit: Path, tmp_path: Path) -> None:
+    results = tmp_path / "r.csv"
+    assert run_kit(kit, results, "--limit", "4", "--chunk", "2").returncode == 0
+    # What a kill after the first chunk leaves: the partial file, its last row torn.
+    lines = results.read_text().splitlines()
+    tmp = tmp_path / "r.csv.tmp"
+    tmp.write_text("\n".join(lines[:5]) + "\n" + lines[5][:20])
+    results.unlink()
+    proc = run_kit(kit, results, "--chunk", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 of " in proc.stderr and not tmp.exists()
+    again = results.read_text().splitlines()
+    assert again[:5] == lines[:5]  # fingerprint, header and the 2 rows timed before: as they were
+    total = len(read_manifest(kit)["blocks"])
+    assert len(again) == 3 + total  # every model once: the torn one and the rest timed now
+    table, summary = import_kit_results(results, kit)
+    assert len(table) == total and not summary["missing"]
+    # A partial file of other settings is refused and left as it was.
+    tmp.write_text("\n".join(lines[:5]) + "\n")
+    proc = run_kit(kit, results, "--threads", "2")
+    assert proc.returncode == 1 and "other settings (threads)" in proc.stderr
+    assert tmp.read_text() == "\n".join(lines[:5]) + "\n"
+
+
 def test_runner_and_kit_argument_errors(kit: Path, tmp_path: Path, capsys) -> None:
     proc = run_kit(kit, tmp_path / "x.csv", "--provider", "NoSuchExecutionProvider")
     assert proc.returncode == 2 and "not in this onnxruntime build" in proc.stderr

@@ -15,6 +15,10 @@ holding the device fingerprint (platform, processor, onnxruntime version, provid
 the kit id, then one row per block: key, samples, median/mean/p90/std/min in ms, and the
 execution providers onnxruntime actually used (a node an NPU provider rejects runs on the CPU).
 Turn it into a table with ``nas lut import-kit results.csv --kit KIT --out table.json``.
+
+Resumable: rows go to ``OUT.tmp`` chunk by chunk and the file becomes ``OUT`` at the end. Killed
+(a phone's OS stopping the app, a reboot), the same command again keeps the models that file
+already holds and times only the rest; a partial file from other settings is refused, not lost.
 """
 
 from __future__ import annotations
@@ -115,6 +119,41 @@ def stats(x: list) -> dict:
             "min_ms": float(a.min())}
 
 
+def _same_run(fp: dict) -> dict:
+    """What must match for a partial file to be resumed (all but the date)."""
+    return {k: v for k, v in fp.items() if k != "date"}
+
+
+def resume(tmp: Path, fp: dict) -> tuple:
+    """(fingerprint, rows) of an interrupted run of the same settings in ``tmp``, or
+    ``(fp, [])`` when there is none. A torn last row (killed mid-write) is dropped."""
+    if not tmp.is_file():
+        return fp, []
+    lines = tmp.read_text().splitlines()
+    head = f"# {RESULTS_FORMAT} {RESULTS_VERSION}"
+    try:
+        old = json.loads(lines[1][len("# fingerprint "):]) if len(lines) > 1 else None
+    except json.JSONDecodeError:
+        old = None
+    if not lines or lines[0] != head or not isinstance(old, dict):
+        sys.exit(f"run_kit: {tmp}: not a partial results file of this runner; delete it")
+    if _same_run(old) != _same_run(fp):
+        diff = sorted(k for k in set(old) | set(fp) if k != "date" and old.get(k) != fp.get(k))
+        sys.exit(f"run_kit: {tmp}: an interrupted run with other settings ({', '.join(diff)}); "
+                 "rerun it with those to finish it, or delete the file to start this one")
+    rows = []
+    for row in csv.DictReader(lines[2:]):
+        try:
+            complete = all(row.get(c) not in (None, "") for c in COLUMNS)
+            complete = complete and float(row["min_ms"]) >= 0
+        except ValueError:
+            complete = False
+        if not complete:
+            break  # only the last row can be torn; nothing after it was written
+        rows.append({c: row[c] for c in COLUMNS})
+    return old, rows
+
+
 def parse_args(argv: list | None = None) -> argparse.Namespace:
     here = Path(__file__).resolve().parent
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -158,18 +197,29 @@ def main(argv: list | None = None) -> int:
     blocks = manifest["blocks"][: args.limit] if args.limit else manifest["blocks"]
     rng = random.Random(args.seed)
     feed_rng = np.random.default_rng(0)
-    fp = fingerprint(args, manifest["kit_id"])
     out = Path(args.out)
     tmp = out.with_name(out.name + ".tmp")
-    t_start = time.perf_counter()
-    with tmp.open("w", newline="") as fh:
+    fp, kept = resume(tmp, fingerprint(args, manifest["kit_id"]))
+    # Rewrite the partial file without a torn row (atomically), then append to it.
+    fresh = tmp.with_name(tmp.name + ".new")
+    with fresh.open("w", newline="") as fh:
         fh.write(f"# {RESULTS_FORMAT} {RESULTS_VERSION}\n")
         fh.write("# fingerprint " + json.dumps(fp, sort_keys=True) + "\n")
         writer = csv.DictWriter(fh, fieldnames=COLUMNS)
         writer.writeheader()
-        for start in range(0, len(blocks), args.chunk):
+        writer.writerows(kept)
+    os.replace(fresh, tmp)
+    have = {row["key"] for row in kept}
+    todo = [b for b in blocks if b["key"] not in have]
+    if kept:
+        print(f"run_kit: resuming {tmp}: {len(blocks) - len(todo)} of {len(blocks)} models "
+              "already timed", file=sys.stderr)
+    t_start = time.perf_counter()
+    with tmp.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        for start in range(0, len(todo), args.chunk):
             items, used = [], {}
-            for b in blocks[start:start + args.chunk]:
+            for b in todo[start:start + args.chunk]:
                 sess = make_session(kit / b["file"], args)
                 inp = sess.get_inputs()[0]
                 shape = [int(d) for d in b["input_shape"]]
@@ -180,7 +230,7 @@ def main(argv: list | None = None) -> int:
                 writer.writerow({"key": key, "file": used[key][0], **stats(samples),
                                  "providers": used[key][1]})
             fh.flush()
-            done = min(start + args.chunk, len(blocks))
+            done = len(blocks) - len(todo) + min(start + args.chunk, len(todo))
             print(f"run_kit: {done}/{len(blocks)} models, {time.perf_counter() - t_start:.0f} s",
                   file=sys.stderr)
     os.replace(tmp, out)
