@@ -30,13 +30,19 @@ def cut_journal(path: Path, keep: int) -> list[dict]:
     return [json.loads(line) for line in lines[1:1 + keep]]
 
 
+def calibrate_into_journal(table: Path, out: Path, n: int) -> Path:
+    """A calibration of ``n`` networks (seed 0) whose journal is left behind, as a kill would."""
+    journal = journal_path(out, "calibrate")
+    calibrate_table(read_table(table), n=n, seed=0, progress=False, timing={"rounds": ROUNDS},
+                    journal=journal)
+    return journal
+
+
 def test_interrupted_calibration_resumes_and_keeps_what_it_measured(
         tiny_lut_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "recal.json"
-    journal = journal_path(out, "calibrate")
     # The first sitting measures every network into the journal, then "dies" after 2 of them.
-    calibrate_table(read_table(tiny_lut_table), n=6, seed=0, progress=False,
-                    timing={"rounds": ROUNDS}, journal=journal)
+    journal = calibrate_into_journal(tiny_lut_table, out, 6)
     assert len(journal_records(journal)) == 6
     kept = cut_journal(journal, 2)
     # The same command again: the 2 journaled networks are not timed again, the other 4 are.
@@ -53,9 +59,7 @@ def test_interrupted_calibration_resumes_and_keeps_what_it_measured(
 def test_a_journal_of_another_run_is_refused_and_left_alone(
         tiny_lut_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "recal.json"
-    journal = journal_path(out, "calibrate")
-    calibrate_table(read_table(tiny_lut_table), n=3, seed=0, progress=False,
-                    timing={"rounds": ROUNDS}, journal=journal)
+    journal = calibrate_into_journal(tiny_lut_table, out, 3)
     before = journal.read_text()
     assert main(["lut", "calibrate", str(tiny_lut_table), "--n", "3", "--seed", "1", "--rounds",
                  str(ROUNDS), "--out", str(out), "--no-progress"]) == 2
