@@ -95,9 +95,6 @@ class NetworkJournal:
                                      "entry": entry.to_dict(), "raw": raw.to_dict(),
                                      "drift": drift, "anchor_ms": anchor}) + "\n")
 
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
 
 def _json(line: str) -> Any:
     try:
