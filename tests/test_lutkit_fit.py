@@ -142,6 +142,14 @@ def test_held_out_rows_with_blocks_no_training_row_fixes_are_reported_not_fatal(
     assert any("held-out rows hold blocks" in w and "--model features" in w
                for w in s["warnings"])
     assert table.measurement["fit"]["held_out_unscored"] == unscored
+    # eval on the same split names the first row the table cannot predict; --approximate answers.
+    split = ["--format", "csv", "--column", "dev", "--test-fraction", "0.5", "--seed", "1"]
+    assert main(["lut", "eval", str(out), str(csv), *split, "--json"]) == 2
+    err = capsys.readouterr().err
+    assert f"{csv}: row " in err and "which table 't' has no entry" in err
+    assert any(k in err for k in unscored["keys"])
+    assert main(["lut", "eval", str(out), str(csv), *split, "--approximate", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == s["n_test"]
 
 
 def test_drift_window_recovers_the_steady_state_device(tmp_path, capsys) -> None:
