@@ -75,7 +75,7 @@ def run_one(space_name: str, batch: int, dtype: str, args: argparse.Namespace, o
             ) -> dict[str, Any]:
     from nas.latency import read_table
     from nas.latency._build import build_table
-    from nas.latency._networks import calibrate_table, journal_path
+    from nas.latency._networks import calibrate_and_write
     from nas.latency._settings import Settings
     from nas.latency._validate import validate_table
     from nas.space import get_space
@@ -93,11 +93,8 @@ def run_one(space_name: str, batch: int, dtype: str, args: argparse.Namespace, o
         print(f"{tid}: r{res} {report.measured} keys measured, {report.skipped} kept", flush=True)
     table = read_table(path)
     if table.calibration is None:
-        journal = journal_path(path, "calibrate")  # resumes an interrupted calibration
-        calibrate_table(table, n=args.cal_n, seed=0, timing=net_timing,
-                        progress=not args.no_progress, journal=journal)
-        table.write(path)
-        journal.unlink(missing_ok=True)
+        calibrate_and_write(table, path, n=args.cal_n, seed=0, timing=net_timing,
+                            progress=not args.no_progress)  # resumes an interrupted calibration
         print(f"{tid}: calibrated on {len(table.calibration.samples)} networks", flush=True)
     val_json = out / "validation" / f"{tid}.json"
     if val_json.is_file():

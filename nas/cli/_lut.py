@@ -121,7 +121,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from nas.latency import load_table
     from nas.latency._anchor import DRIFT_WARN_PCT
     from nas.latency._build import build_steadiest
-    from nas.latency._networks import calibrate_table, journal_path
+    from nas.latency._networks import calibrate_and_write
     from nas.latency._settings import Settings
     from nas.space import get_space
 
@@ -139,11 +139,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     out = dict(report.__dict__)
     if args.calibrate and report.remaining == 0:
         table = load_table(Path(args.out))
-        journal = journal_path(args.out, "calibrate")
-        calibrate_table(table, n=args.calibrate, seed=args.seed, progress=not args.no_progress,
-                        journal=journal)
-        table.write(args.out)
-        journal.unlink(missing_ok=True)
+        calibrate_and_write(table, args.out, n=args.calibrate, seed=args.seed,
+                            progress=not args.no_progress)
         out["calibrated_networks"] = len(table.calibration.samples) if table.calibration else 0
     print_json(out)
     return 0
@@ -151,21 +148,19 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from nas.latency import load_table
-    from nas.latency._networks import calibrate_table, journal_path, refit_calibration
+    from nas.latency._networks import calibrate_and_write, refit_calibration
 
     table = load_table(args.table)
     if args.statistic:
         table.set_statistic(args.statistic)
     target = args.out or table.path or f"{table.id}.json"
-    journal = journal_path(target, "calibrate")  # an interrupted calibration resumes from it
     if args.refit:
         cal = refit_calibration(table)
+        path = table.write(target)
     else:
-        cal = calibrate_table(table, n=args.n, seed=args.seed, progress=not args.no_progress,
-                              passes=args.passes, timing=_rounds(args), journal=journal)
-    path = table.write(target)
-    if not args.refit:
-        journal.unlink(missing_ok=True)
+        cal, path = calibrate_and_write(table, target, n=args.n, seed=args.seed,
+                                        progress=not args.no_progress, passes=args.passes,
+                                        timing=_rounds(args))
     print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
                 "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
                 "groups": {g: [round(float(v), 6) for v in c] for g, c in cal.groups.items()}})

@@ -295,6 +295,20 @@ def journal_path(out: str | Path, what: str) -> Path:
     return out.with_name(f"{out.name}.{what}.partial.jsonl")
 
 
+def calibrate_and_write(table: LatencyTable, out: str | Path, **options: Any
+                        ) -> tuple[Calibration, Path]:
+    """:func:`calibrate_table` with its timings journaled beside ``out``, then the table written
+    to ``out`` and the journal deleted: run again after an interruption, it resumes.
+
+    ``options``: those of :func:`calibrate_table` (``n``, ``seed``, ``timing``, ...).
+    """
+    journal = journal_path(out, "calibrate")
+    cal = calibrate_table(table, journal=journal, **options)
+    path = table.write(out)
+    journal.unlink(missing_ok=True)
+    return cal, path
+
+
 def calibration_items(table: LatencyTable) -> tuple[list[NetItem], list[Entry]]:
     """The networks a table's calibration was fitted on, with their measurements."""
     if table.calibration is None:
