@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from nas._errors import NasError
 from nas.cli._common import command_group, print_json, resolve_arch
@@ -118,7 +117,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from nas.latency import load_table
+    from nas.latency import read_table
     from nas.latency._anchor import DRIFT_WARN_PCT
     from nas.latency._build import build_steadiest
     from nas.latency._networks import calibrate_and_write
@@ -138,7 +137,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                              limit=args.limit, seed=args.seed, progress=not args.no_progress)
     out = dict(report.__dict__)
     if args.calibrate and report.remaining == 0:
-        table = load_table(Path(args.out))
+        table = read_table(args.out)  # its own copy: calibrating changes it
         calibrate_and_write(table, args.out, n=args.calibrate, seed=args.seed,
                             progress=not args.no_progress)
         out["calibrated_networks"] = len(table.calibration.samples) if table.calibration else 0
@@ -147,10 +146,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from nas.latency import load_table
+    from nas.latency import read_table
     from nas.latency._networks import calibrate_and_write, refit_calibration
+    from nas.latency._registry import find_table
 
-    table = load_table(args.table)
+    table = read_table(find_table(args.table))  # its own copy, not the shared cached one
     if args.statistic:
         table.set_statistic(args.statistic)
     target = args.out or table.path or f"{table.id}.json"

@@ -32,23 +32,29 @@ def _is_path(text: str) -> bool:
     return text.endswith(".json") or os.sep in text or (os.altsep is not None and os.altsep in text)
 
 
-def load_table(id_or_path: str | Path) -> LatencyTable:
-    """A table by id (file stem, searched in :func:`table_dirs`) or by the path of its JSON file.
-
-    Loaded tables are cached by path and modification time; the same object is returned until
-    the file changes, so its prediction caches are shared.
-    """
+def find_table(id_or_path: str | Path) -> Path:
+    """The file of a table given by id (file stem, searched in :func:`table_dirs`) or by path."""
     text = str(id_or_path)
     if _is_path(text):
         path = Path(text)
         if not path.is_file():
             raise NasError(f"latency table file {text}: not found")
-    else:
-        paths = table_paths()
-        if text not in paths:
-            raise NasError(f"unknown latency table {text!r}; known: {', '.join(paths) or 'none'} "
-                           f"(searched {', '.join(str(d) for d in table_dirs())})")
-        path = paths[text]
+        return path
+    paths = table_paths()
+    if text not in paths:
+        raise NasError(f"unknown latency table {text!r}; known: {', '.join(paths) or 'none'} "
+                       f"(searched {', '.join(str(d) for d in table_dirs())})")
+    return paths[text]
+
+
+def load_table(id_or_path: str | Path) -> LatencyTable:
+    """A table by id (file stem, searched in :func:`table_dirs`) or by the path of its JSON file.
+
+    Loaded tables are cached by path and modification time; the same object is returned until
+    the file changes, so its prediction caches are shared. Code that changes a table (its
+    calibration, statistic or path) reads its own copy: ``read_table(find_table(...))``.
+    """
+    path = find_table(id_or_path)
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime, stat.st_size)
     if key not in _CACHE:
