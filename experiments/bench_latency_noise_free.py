@@ -152,6 +152,7 @@ def main() -> None:
     ap.add_argument("--tables", nargs="+", default=list(TABLES))
     ap.add_argument("--subsets", type=int, default=40, help="random subsets of k runs per k")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--note", default="", help="a paragraph appended to the section")
     ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args()
     runs = [Path(r) for r in args.runs]
@@ -160,7 +161,8 @@ def main() -> None:
     if not args.no_results:
         write_section(SECTION, "Latency tables (`experiments/bench_latency_noise_free.py`): "
                       "scores against the device's mean, the runs' noise extrapolated away",
-                      render(results, runs, args.subsets))
+                      render(results, runs, args.subsets)
+                      + (f"\n\n{args.note}" if args.note else ""))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,101 @@
+"""Tables scored on two held-out sets: a dev set that choices may use, and a fresh test set.
+
+The shipped tables' held-out networks (validation seed 1, set A) have been measured in many runs
+and looked at many times, so a change chosen by its score there is no longer tested by it. This
+script scores each given table on set A's runs combined (the dev set) and on the runs of a fresh
+set (set B: another validation seed, never used to choose), combined the same way (per network,
+the geometric mean of the drift-corrected timings; ``nas lut validate --from-csv``). No
+measuring.
+
+    python experiments/bench_latency_setb.py --tables cpu_onnxruntime_mobilenet_v3 NEW.json \\
+        --dev experiments/bench_latency_out_session*/ --test experiments/bench_latency_out_setB/run*/
+
+Writes the ``latency_tables_setb`` section of ``experiments/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from _results import write_section
+
+from nas.latency import read_table
+from nas.latency._registry import find_table
+from nas.latency._runs import score_runs
+
+SECTION = "latency_tables_setb"
+
+
+def score(table_ref: str, dev: list[Path], test: list[Path], csv_id: str | None
+          ) -> dict[str, Any]:
+    """Combined scores of one table on the dev runs and on the test runs, per resolution.
+
+    ``csv_id``: the id of the table the runs validated (their CSVs are ``validate_ID.csv``),
+    when it is not this table's (a recalibrated copy scored on the shipped table's runs).
+    """
+    table = read_table(find_table(table_ref))
+    out: dict[str, Any] = {"table": table_ref, "content_hash": table.content_hash, "sets": {}}
+    for name, runs in (("dev", dev), ("test", test)):
+        csvs = [r / f"validate_{csv_id or table.id}.csv" for r in runs]
+        res = score_runs(table, csvs)
+        out["sets"][name] = {
+            r: {"n": g["model"]["n"], "within_10pct": g["model"]["within_10pct"],
+                "kendall_tau": g["model"]["kendall_tau"], "mape": g["model"]["mape"],
+                "flops": g["baseline_flops"]["within_10pct"],
+                "flops_tau": g["baseline_flops"]["kendall_tau"], "runs": len(csvs),
+                "bias_pct": g["model"]["bias_pct"],
+                "run_vs_run_tau": res.get("between_runs", {}).get(r, {}).get(
+                    "median_tau_run_vs_run")}
+            for r, g in res["per_resolution"].items()}
+    return out
+
+
+def render(results: list[dict[str, Any]], note: str) -> str:
+    lines = [
+        "Within ±10% / Kendall τ / MAPE of each table on each set's runs combined per network "
+        "(FLOPs baseline: within ±10% / τ; run vs run: the median τ between two runs of the "
+        "set, how far the device agrees with itself).", "",
+        "| table | res | dev (set A): runs, n | **dev: within ±10% / τ / MAPE** | dev FLOPs | "
+        "test (set B): runs, n | **test: within ±10% / τ / MAPE** | test FLOPs | "
+        "test run vs run τ |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        d, t = r["sets"]["dev"], r["sets"]["test"]
+        for res in sorted(d, key=int):
+            a, b = d[res], t[res]
+            rvr = b["run_vs_run_tau"]
+            lines.append(
+                f"| `{r['table']}` ({r['content_hash']}) | {res} | {a['runs']}, {a['n']} | "
+                f"**{a['within_10pct']:.0%} / {a['kendall_tau']:.3f} / {a['mape']:.1f}%** | "
+                f"{a['flops']:.0%} / {a['flops_tau']:.3f} | {b['runs']}, {b['n']} | "
+                f"**{b['within_10pct']:.0%} / {b['kendall_tau']:.3f} / {b['mape']:.1f}%** | "
+                f"{b['flops']:.0%} / {b['flops_tau']:.3f} | "
+                f"{'–' if rvr is None else f'{rvr:.3f}'} |")
+    return "\n".join(lines + ([f"\n{note}"] if note else []))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--tables", nargs="+", required=True, help="table ids or JSON files")
+    ap.add_argument("--dev", nargs="+", required=True, help="run folders of set A")
+    ap.add_argument("--test", nargs="+", required=True, help="run folders of set B")
+    ap.add_argument("--csv-id", help="id of the table the runs validated (default: each "
+                    "table's own)")
+    ap.add_argument("--title", default="", help="appended to the section's heading")
+    ap.add_argument("--note", default="", help="a paragraph appended to the section")
+    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    args = ap.parse_args()
+    results = [score(t, [Path(p) for p in args.dev], [Path(p) for p in args.test], args.csv_id)
+               for t in args.tables]
+    print(json.dumps(results, indent=1))
+    if not args.no_results:
+        write_section(SECTION, "Latency tables (`experiments/bench_latency_setb.py`): a dev set "
+                      "and a fresh test set of held-out networks" + args.title,
+                      render(results, args.note))
+
+
+if __name__ == "__main__":
+    main()
