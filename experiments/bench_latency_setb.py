@@ -33,14 +33,19 @@ def score(table_ref: str, dev: list[Path], test: list[Path], csv_id: str | None
           ) -> dict[str, Any]:
     """Combined scores of one table on the dev runs and on the test runs, per resolution.
 
-    ``csv_id``: the id of the table the runs validated (their CSVs are ``validate_ID.csv``),
-    when it is not this table's (a recalibrated copy scored on the shipped table's runs).
+    ``csv_id``: where no run has a CSV of this table, read those of the table with this id
+    (``validate_ID.csv``): a recalibrated copy scored on the shipped table's runs.
     """
     table = read_table(find_table(table_ref))
     out: dict[str, Any] = {"table": table_ref, "content_hash": table.content_hash, "sets": {}}
     for name, runs in (("dev", dev), ("test", test)):
-        csvs = [r / f"validate_{csv_id or table.id}.csv" for r in runs]
-        res = score_runs(table, csvs)
+        # A run folder without the table's CSV did not validate it (not every table gets every
+        # run of a set); score_runs still refuses a set with none.
+        csv = f"validate_{table.id}.csv"
+        if csv_id and not any((r / csv).exists() for r in runs):
+            csv = f"validate_{csv_id}.csv"
+        csvs = [r / csv for r in runs if (r / csv).exists()]
+        res = score_runs(table, csvs or [runs[0] / csv])
         out["sets"][name] = {
             r: {"n": g["model"]["n"], "within_10pct": g["model"]["within_10pct"],
                 "kendall_tau": g["model"]["kendall_tau"], "mape": g["model"]["mape"],
@@ -82,8 +87,8 @@ def main() -> None:
     ap.add_argument("--tables", nargs="+", required=True, help="table ids or JSON files")
     ap.add_argument("--dev", nargs="+", required=True, help="run folders of set A")
     ap.add_argument("--test", nargs="+", required=True, help="run folders of set B")
-    ap.add_argument("--csv-id", help="id of the table the runs validated (default: each "
-                    "table's own)")
+    ap.add_argument("--csv-id", help="for a table no run has a CSV of, the id of the table "
+                    "whose CSVs to read (a recalibrated copy of it)")
     ap.add_argument("--title", default="", help="appended to the section's heading")
     ap.add_argument("--note", default="", help="a paragraph appended to the section")
     ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
