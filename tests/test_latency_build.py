@@ -333,3 +333,18 @@ def test_refit_with_min_statistic_needs_no_measuring(tiny_lut_table: Path, tmp_p
     naive_min = sum(after.entries[b.key].min for b in arch_to_blocks(arch, classes=10,
                                                                        in_channels=1))
     assert after.predict(arch, classes=10, in_channels=1).raw_sum_ms == pytest.approx(naive_min)
+
+
+def test_burst_reps_warms_up_and_fills_a_burst_within_bounds() -> None:
+    from nas.latency._backends import burst_reps
+
+    calls = []
+
+    def fn() -> None:
+        calls.append(1)
+
+    many = Settings(round_ms=1e9, min_reps=2, max_reps=7, warmup_ms=0.0)
+    assert burst_reps(fn, many) == 7  # a burst longer than max_reps calls: clipped
+    assert len(calls) >= 4  # the first call, then at least 3 timed warm-up calls
+    few = Settings(round_ms=1e-9, min_reps=3, max_reps=7, warmup_ms=0.0)
+    assert burst_reps(fn, few) == 3  # a burst shorter than one call: min_reps

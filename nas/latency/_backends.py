@@ -179,6 +179,33 @@ def time_calls(fn: Runner, reps: int, settings: Settings) -> np.ndarray:
     return out / 1e6
 
 
+def _sync(settings: Settings) -> None:
+    if settings.device == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def burst_reps(fn: Runner, settings: Settings) -> int:
+    """Warm ``fn`` up and return how many back-to-back calls fill one ``settings.round_ms`` burst.
+
+    The first call pays for allocations, kernel selection and oneDNN primitive creation; the
+    warm-up runs for ``settings.warmup_ms`` (at least 3 calls) and times the calls it makes.
+    """
+    import time
+
+    fn()
+    _sync(settings)
+    t0, calls = time.perf_counter(), 0
+    while calls < 3 or (time.perf_counter() - t0) * 1e3 < settings.warmup_ms:
+        fn()
+        _sync(settings)  # CUDA: keep the queue short so the estimate is per call
+        calls += 1
+    per_call = (time.perf_counter() - t0) * 1e3 / calls
+    return int(np.clip(settings.round_ms / max(per_call, 1e-6), settings.min_reps,
+                       settings.max_reps))
+
+
 def measure_interleaved(
     runners: Sequence[Runner],
     settings: Settings,
@@ -190,26 +217,7 @@ def measure_interleaved(
     Returns:
         per runner, all its timed samples (ms).
     """
-    import time
-
-    def sync() -> None:
-        if settings.device == "cuda":
-            import torch
-
-            torch.cuda.synchronize()
-
-    reps = []
-    for fn in runners:
-        fn()  # first call: allocations, kernel selection, oneDNN primitive creation
-        sync()
-        t0, calls = time.perf_counter(), 0
-        while calls < 3 or (time.perf_counter() - t0) * 1e3 < settings.warmup_ms:
-            fn()
-            sync()  # CUDA: keep the queue short so the estimate is per call
-            calls += 1
-        per_call = (time.perf_counter() - t0) * 1e3 / calls
-        reps.append(int(np.clip(settings.round_ms / max(per_call, 1e-6), settings.min_reps,
-                                settings.max_reps)))
+    reps = [burst_reps(fn, settings) for fn in runners]
     samples: list[list[np.ndarray]] = [[] for _ in runners]
     for r in range(settings.rounds):
         for i in rng.permutation(len(runners)):
