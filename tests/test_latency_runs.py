@@ -13,7 +13,7 @@ from _tiny_lut import FAST
 from nas._errors import NasError
 from nas.cli._main import main
 from nas.latency import read_table
-from nas.latency._runs import score_runs
+from nas.latency._runs import precision_weights, score_runs
 from nas.latency._validate import accuracy, validate_table
 
 # Factors the second run's timings differ from the first's by, per network (a noisy session).
@@ -199,3 +199,50 @@ def test_measured_with_cli(tiny_lut_table: Path, first_run: tuple[Path, dict], t
     assert main(["lut", "validate", str(slower), "--measured-with", str(tiny_lut_table)]) == 2
     err = capsys.readouterr().err
     assert "--measured-with only applies with --from-csv" in err and "Traceback" not in err
+
+
+def test_precision_weights_follow_each_runs_noise_not_its_offset() -> None:
+    rng = np.random.default_rng(7)
+    truth = rng.normal(0.0, 0.5, size=200)
+    noise = (0.01, 0.01, 0.02, 0.2)
+    offset = (0.0, 0.3, -0.1, 0.0)  # a run taken at another machine speed: shifted as a whole
+    log_ms = np.array([truth + o + rng.normal(0.0, s, size=truth.size)
+                       for s, o in zip(noise, offset, strict=True)])
+    w = precision_weights(log_ms)
+    assert w.sum() == pytest.approx(1.0) and np.all(w > 0)
+    assert w[3] < 0.02  # the noisy run barely counts
+    assert w[0] == pytest.approx(w[1], rel=0.5)  # an offset alone costs no weight
+    assert w[2] < w[0] and w[2] < w[1]
+    # Two runs cannot tell which of them is the noisy one.
+    np.testing.assert_allclose(precision_weights(log_ms[[0, 3]]), [0.5, 0.5])
+
+
+def test_runs_weighted_by_precision(tiny_lut_table: Path, first_run: tuple[Path, dict],
+                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, _ = first_run
+    rows = _rows(path)
+    steady = _write(tmp_path / "steady" / path.name, [  # the first run at another speed
+        {k: (str(float(v) * 1.05) if k.startswith(("measured_", "raw_")) else v)
+         for k, v in row.items()} for row in rows])
+    noisy = _second_run(path, tmp_path / "noisy", drop_last=False)
+    table = read_table(tiny_lut_table)
+    equal = score_runs(table, [path, steady, noisy])
+    out = score_runs(table, [path, steady, noisy], weighting="precision",
+                     out_dir=tmp_path / "combined")
+    assert equal["weighting"] == "equal" and equal["run_weights"]["32"] == [pytest.approx(1 / 3)] * 3
+    w = out["run_weights"]["32"]
+    assert out["weighting"] == "precision" and sum(w) == pytest.approx(1.0)
+    assert w[2] < w[0] and w[2] < w[1]
+    first = np.array([float(r["measured_min_ms"]) for r in rows])
+    expect = first * 1.05 ** w[1] * np.array(FACTORS) ** w[2]
+    got = np.array([float(r["measured_min_ms"]) for r in _rows(Path(out["csv"]))])
+    np.testing.assert_allclose(got, expect, rtol=1e-9)
+    with pytest.raises(NasError, match="run weighting 'loudest' is not one of equal, precision"):
+        score_runs(table, [path, steady, noisy], weighting="loudest")
+    # CLI: the option, and its misuse without --from-csv.
+    assert main(["lut", "validate", str(tiny_lut_table), "--from-csv", str(path), str(steady),
+                 str(noisy), "--weigh-runs", "precision", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_weights"]["32"] == pytest.approx(w)
+    assert main(["lut", "validate", str(tiny_lut_table), "--weigh-runs", "precision"]) == 2
+    err = capsys.readouterr().err
+    assert "--weigh-runs only applies with --from-csv" in err and "Traceback" not in err

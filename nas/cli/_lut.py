@@ -88,6 +88,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="with --from-csv: the table those runs validated, when it is not TABLE "
                         "(e.g. before a rebuild) and the CSVs predate the anchor_ms_at_build "
                         "column; their timings are rescaled to TABLE's anchor speed")
+    p.add_argument("--weigh-runs", choices=("equal", "precision"),
+                   help="with --from-csv: combine the runs with equal weights (the default) or "
+                        "each weighted by the inverse of its noise variance (how far it strays "
+                        "from the other runs; needs 3 or more runs)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
     p.set_defaults(func=cmd_validate)
@@ -190,10 +194,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         measured_with = load_table(args.measured_with) if args.measured_with else None
         print_json(score_runs(table, args.from_csv, out_dir=args.out,
-                              approximate=args.approximate, measured_with=measured_with))
+                              approximate=args.approximate, measured_with=measured_with,
+                              weighting=args.weigh_runs or "equal"))
         return 0
-    if args.measured_with:
-        raise NasError("--measured-with only applies with --from-csv (scoring earlier runs)")
+    for given, name in ((args.measured_with, "--measured-with"), (args.weigh_runs, "--weigh-runs")):
+        if given:
+            raise NasError(f"{name} only applies with --from-csv (scoring earlier runs)")
     print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
                               approximate=args.approximate, timer=args.timer,
                               progress=not args.no_progress, passes=args.passes,

@@ -39,6 +39,7 @@ _COLUMNS = ("arch", "classes", "in_channels", "measured_median_ms", "measured_mi
 # Timings combined across runs (raw_* and anchor_drift only where every run has them).
 _TIMINGS = ("measured_median_ms", "measured_min_ms", "raw_median_ms", "raw_min_ms", "anchor_drift")
 _SCALED = ("measured_median_ms", "measured_min_ms")
+WEIGHTINGS = ("equal", "precision")
 
 
 class RunRow(NamedTuple):
@@ -167,9 +168,65 @@ def align_runs(table: LatencyTable, paths: Sequence[str | Path],
                        len(union) - len(common))
 
 
+def precision_weights(log_ms: np.ndarray) -> np.ndarray:
+    """Per run, the inverse of its noise variance, normalized to sum to 1 (no table involved).
+
+    A run's noise is seen in how far its log timings stray from the mean of the other runs,
+    after its median offset is removed (a run taken at another machine speed is shifted as a
+    whole; that is the anchor's business, not noise). That stray also carries the other runs'
+    noise, ``v_r = s_r + (S - s_r) / (k - 1)**2`` with ``S`` the sum of the ``k`` variances
+    ``s``, so the variances are solved from the strays exactly, and floored at 1% of their mean
+    so that no run is taken as noiseless. A run taken in a noisy spell gets little weight. With
+    fewer than 3 runs every run strays from the others equally: equal weights.
+
+    Args:
+        log_ms: ``(runs, networks)`` log timings of the same networks.
+    """
+    k = len(log_ms)
+    if k < 3:
+        return np.full(k, 1.0 / k)
+    stray = np.empty(k)
+    for r in range(k):
+        d = log_ms[r] - np.delete(log_ms, r, axis=0).mean(axis=0)
+        stray[r] = np.mean((d - np.median(d)) ** 2)
+    total = stray.sum() * (k - 1) / k
+    var = (stray - total / (k - 1) ** 2) / (1 - 1 / (k - 1) ** 2)
+    w = 1.0 / np.maximum(var, 0.01 * total / k + 1e-12)
+    return w / w.sum()
+
+
+def combine_runs(items: Sequence[NetItem], values: dict[str, np.ndarray], key: str,
+                 weighting: str = "equal") -> tuple[dict[str, np.ndarray], dict[str, list[float]]]:
+    """Each network's timings over the runs, combined by a (weighted) geometric mean.
+
+    Args:
+        items: the networks.
+        values: column -> ``(runs, networks)`` timings.
+        key: the column whose noise sets the weights (the table's measured column).
+        weighting: ``equal``, or ``precision`` (:func:`precision_weights`, per resolution).
+
+    Returns:
+        the combined columns, and per resolution the weight of each run.
+    """
+    if weighting not in WEIGHTINGS:
+        raise NasError(f"run weighting {weighting!r} is not one of {', '.join(WEIGHTINGS)}")
+    res = np.array([it.arch.resolution for it in items])
+    k = len(values[key])
+    weights = np.full((k, len(items)), 1.0 / k)
+    per_res = {}
+    for r in sorted(set(res.tolist())):
+        sel = res == r
+        if weighting == "precision":
+            weights[:, sel] = precision_weights(np.log(values[key][:, sel]))[:, None]
+        per_res[str(r)] = [float(w) for w in weights[:, sel][:, 0]]
+    combined = {c: np.exp((weights * np.log(v)).sum(axis=0)) for c, v in values.items()}
+    return combined, per_res
+
+
 def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
                out_dir: str | Path | None = None, approximate: bool = False,
-               measured_with: LatencyTable | None = None) -> dict[str, Any]:
+               measured_with: LatencyTable | None = None,
+               weighting: str = "equal") -> dict[str, Any]:
     """Score ``table`` on the networks earlier validation runs measured, combined.
 
     Args:
@@ -182,11 +239,15 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
         approximate: predict blocks the table lacks from their nearest neighbours.
         measured_with: the table the runs validated, for CSVs that do not record their anchor
             (written before ``anchor_ms_at_build`` existed); see :func:`rebase_run`.
+        weighting: ``equal`` (the plain geometric mean) or ``precision``: each run weighted by
+            the inverse of its noise variance, per resolution (:func:`precision_weights`),
+            for runs taken in spells of very different machine noise.
 
     Returns:
         what :func:`nas.latency._validate.validate_table` returns, plus ``runs`` (the CSVs),
         ``rebased`` (per run that was rescaled to ``table``'s anchor speed, the factor per
-        config) and, with 2 or more runs, per resolution ``between_runs``: the median Kendall
+        config), ``weighting`` and ``run_weights`` (per resolution, each run's weight) and, with
+        2 or more runs, per resolution ``between_runs``: the median Kendall
         tau between two runs and the tau between the combined first and second halves of the
         runs.
 
@@ -211,14 +272,15 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
         arch = next(iter(calibrated))[0]
         raise NasError(f"{arch} in these runs is one of {table.where}'s calibration networks: "
                        "these runs were not measured for this table")
-    combined = {c: v[0] if len(paths) == 1 else np.exp(np.log(v).mean(axis=0))
-                for c, v in values.items()}
+    combined, weights = combine_runs(items, values, measured_column(table), weighting)
     measured = [Entry(median=float(combined["measured_median_ms"][i]),
                       min=float(combined["measured_min_ms"][i])) for i in range(len(items))]
     out, pred, naive, flops, macs = score_networks(table, items, measured, cal_items, cal_entries,
                                                    approximate=approximate)
     out["runs"] = [str(p) for p in paths]
     out["rebased"] = runs.rebased
+    out["weighting"] = weighting
+    out["run_weights"] = weights
     out["not_in_every_run"] = runs.not_in_every_run
     if len(paths) >= 2:
         out["between_runs"] = between_runs(items, np.log(values[measured_column(table)]))
