@@ -33,56 +33,80 @@ from nas.latency._runs import score_runs
 SECTION = "latency_tables_setb"
 
 
-def score(table_ref: str, dev: list[Path], test: list[Path], csv_id: str | None
-          ) -> dict[str, Any]:
+def score(table_ref: str, dev: list[Path], test: list[Path], csv_id: str | None,
+          earlier: int | None = None) -> dict[str, Any]:
     """Combined scores of one table on the dev runs and on the test runs, per resolution.
+
+    Each set is combined twice: with equal weights (``dev``, ``test``) and with each run
+    weighted by its precision (``dev_precision``, ``test_precision``;
+    :func:`nas.latency._runs.precision_weights`).
 
     ``csv_id``: where no run has a CSV of this table, read those of the table with this id
     (``validate_ID.csv``): a recalibrated copy scored on the shipped table's runs.
+    ``earlier``: also score the test set on the first ``earlier`` of the table's test runs
+    (``test_earlier``, equal weights): the figure reported before the set was extended.
     """
     table = read_table(find_table(table_ref))
     out: dict[str, Any] = {"table": table_ref, "content_hash": table.content_hash, "sets": {}}
-    for name, runs in (("dev", dev), ("test", test)):
+
+    def csvs_of(runs: list[Path]) -> list[Path]:
         # A run folder without the table's CSV did not validate it (not every table gets every
         # run of a set); score_runs still refuses a set with none.
         csv = f"validate_{table.id}.csv"
         if csv_id and not any((r / csv).exists() for r in runs):
             csv = f"validate_{csv_id}.csv"
-        csvs = [r / csv for r in runs if (r / csv).exists()]
-        res = score_runs(table, csvs or [runs[0] / csv])
+        return [r / csv for r in runs if (r / csv).exists()] or [runs[0] / csv]
+
+    sets = [("dev", csvs_of(dev), "equal"), ("dev_precision", csvs_of(dev), "precision"),
+            ("test", csvs_of(test), "equal"), ("test_precision", csvs_of(test), "precision")]
+    if earlier:
+        sets.append(("test_earlier", csvs_of(test)[:earlier], "equal"))
+    for name, csvs, weighting in sets:
+        res = score_runs(table, csvs, weighting=weighting)
         out["sets"][name] = {
             r: {"n": g["model"]["n"], "within_10pct": g["model"]["within_10pct"],
                 "kendall_tau": g["model"]["kendall_tau"], "mape": g["model"]["mape"],
                 "flops": g["baseline_flops"]["within_10pct"],
                 "flops_tau": g["baseline_flops"]["kendall_tau"], "runs": len(csvs),
-                "bias_pct": g["model"]["bias_pct"],
+                "bias_pct": g["model"]["bias_pct"], "run_weights": res["run_weights"].get(r),
                 "run_vs_run_tau": res.get("between_runs", {}).get(r, {}).get(
                     "median_tau_run_vs_run")}
             for r, g in res["per_resolution"].items()}
     return out
 
 
+def _cell(s: dict[str, Any], mape: bool = True) -> str:
+    text = f"{s['within_10pct']:.0%} / {s['kendall_tau']:.3f}"
+    return f"**{text} / {s['mape']:.1f}%**" if mape else text
+
+
 def render(results: list[dict[str, Any]], note: str) -> str:
     lines = [
         "Within ±10% / Kendall τ / MAPE of each table on each set's runs combined per network "
         "(FLOPs baseline: within ±10% / τ; run vs run: the median τ between two runs of the "
-        "set, how far the device agrees with itself).", "",
-        "| table | res | dev (set A): runs, n | **dev: within ±10% / τ / MAPE** | dev FLOPs | "
-        "test (set B): runs, n | **test: within ±10% / τ / MAPE** | test FLOPs | "
-        "test run vs run τ |",
-        "|---|---|---|---|---|---|---|---|---|"]
+        "set, how far the device agrees with itself). 'Equal': the runs' geometric mean; "
+        "'precision': each run weighted by the inverse of its noise variance, estimated from "
+        "how far it strays from the other runs, without the table (`nas lut validate "
+        "--from-csv ... --weigh-runs precision`).", "",
+        "| table | res | dev (set A): runs, n | **dev, equal: within ±10% / τ / MAPE** | "
+        "dev, precision | dev FLOPs | test (set B): runs, n | "
+        "**test, equal: within ±10% / τ / MAPE** | test, precision | test FLOPs | "
+        "test run vs run τ | test, before the set was extended: runs, within ±10% / τ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        d, t = r["sets"]["dev"], r["sets"]["test"]
-        for res in sorted(d, key=int):
-            a, b = d[res], t[res]
+        sets = r["sets"]
+        for res in sorted(sets["dev"], key=int):
+            a, ap, b, bp = (sets[k][res] for k in ("dev", "dev_precision", "test",
+                                                   "test_precision"))
+            e = sets.get("test_earlier", {}).get(res)
+            before = "–" if e is None else f"{e['runs']}, {_cell(e, False)}"
             rvr = b["run_vs_run_tau"]
             lines.append(
                 f"| `{r['table']}` ({r['content_hash']}) | {res} | {a['runs']}, {a['n']} | "
-                f"**{a['within_10pct']:.0%} / {a['kendall_tau']:.3f} / {a['mape']:.1f}%** | "
-                f"{a['flops']:.0%} / {a['flops_tau']:.3f} | {b['runs']}, {b['n']} | "
-                f"**{b['within_10pct']:.0%} / {b['kendall_tau']:.3f} / {b['mape']:.1f}%** | "
+                f"{_cell(a)} | {_cell(ap, False)} | {a['flops']:.0%} / {a['flops_tau']:.3f} | "
+                f"{b['runs']}, {b['n']} | {_cell(b)} | {_cell(bp, False)} | "
                 f"{b['flops']:.0%} / {b['flops_tau']:.3f} | "
-                f"{'–' if rvr is None else f'{rvr:.3f}'} |")
+                f"{'–' if rvr is None else f'{rvr:.3f}'} | {before} |")
     return "\n".join(lines + ([f"\n{note}"] if note else []))
 
 
@@ -93,12 +117,24 @@ def main() -> None:
     ap.add_argument("--test", nargs="+", required=True, help="run folders of set B")
     ap.add_argument("--csv-id", help="for a table no run has a CSV of, the id of the table "
                     "whose CSVs to read (a recalibrated copy of it)")
+    ap.add_argument("--earlier", nargs="*", default=[], metavar="TABLE=N",
+                    help="also score TABLE on its first N test runs (the figure reported before "
+                    "its test set was extended)")
     ap.add_argument("--title", default="", help="appended to the section's heading")
     ap.add_argument("--note", default="", help="a paragraph appended to the section")
     ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args()
-    results = [score(t, [Path(p) for p in args.dev], [Path(p) for p in args.test], args.csv_id)
-               for t in args.tables]
+    earlier = {}
+    for spec in args.earlier:
+        name, sep, count = spec.partition("=")
+        if not sep or not count.isdigit() or int(count) < 1:
+            ap.error(f"--earlier {spec!r}: expected TABLE=N with N a positive integer")
+        earlier[name] = int(count)
+    unknown = sorted(set(earlier) - set(args.tables))
+    if unknown:
+        ap.error(f"--earlier names {', '.join(unknown)}, which --tables does not list")
+    results = [score(t, [Path(p) for p in args.dev], [Path(p) for p in args.test], args.csv_id,
+                     earlier.get(t)) for t in args.tables]
     print(json.dumps(results, indent=1))
     if not args.no_results:
         write_section(SECTION, "Latency tables (`experiments/bench_latency_setb.py`): a dev set "
