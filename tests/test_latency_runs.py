@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _tiny_lut import FAST
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nas._errors import NasError
 from nas.cli._main import main
@@ -246,3 +248,20 @@ def test_runs_weighted_by_precision(tiny_lut_table: Path, first_run: tuple[Path,
     assert main(["lut", "validate", str(tiny_lut_table), "--weigh-runs", "precision"]) == 2
     err = capsys.readouterr().err
     assert "--weigh-runs only applies with --from-csv" in err and "Traceback" not in err
+
+
+@settings(max_examples=50, deadline=None)
+@given(runs=st.integers(3, 8), networks=st.integers(5, 40), seed=st.integers(0, 2**32 - 1))
+def test_precision_weights_ignore_run_offsets_and_network_levels(runs: int, networks: int,
+                                                                 seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    log_ms = rng.normal(0.0, 1.0, size=(runs, networks)) * rng.uniform(0.01, 0.3, size=(runs, 1))
+    w = precision_weights(log_ms)
+    assert w.shape == (runs,) and np.all(w > 0) and w.sum() == pytest.approx(1.0)
+    # Shifting a whole run (another machine speed) or a whole network (a bigger network)
+    # changes nothing.
+    moved = log_ms + rng.normal(0.0, 1.0, size=(runs, 1)) + rng.normal(0.0, 2.0, size=networks)
+    np.testing.assert_allclose(precision_weights(moved), w, rtol=1e-6)
+    # Relabelling the runs relabels their weights.
+    order = rng.permutation(runs)
+    np.testing.assert_allclose(precision_weights(log_ms[order]), w[order], rtol=1e-9)
