@@ -7,12 +7,14 @@ set (set B: another validation seed, never used to choose), combined the same wa
 the geometric mean of the drift-corrected timings; ``nas lut validate --from-csv``). No
 measuring.
 
-    E=experiments; python $E/bench_latency_setb.py \\
-        --tables $E/bench_latency_out_setB/shipped_2026-11-22.json cpu_onnxruntime_mobilenet_v3 \\
+    E=experiments; S=$E/bench_latency_out_setB; python $E/bench_latency_setb.py \\
+        --tables $S/shipped_2026-11-22.json cpu_onnxruntime_mobilenet_v3 \\
                  cpu_torch_mobilenet_v3 cpu_torch_mobilenet_v2 cpu_onnxruntime_mobilenet_v2 \\
-        --csv-id cpu_onnxruntime_mobilenet_v3 --test $E/bench_latency_out_setB/run{1..8} \\
+        --csv-id cpu_onnxruntime_mobilenet_v3 --test $S/run{1..20} \\
+        --earlier $S/shipped_2026-11-22.json=8 cpu_onnxruntime_mobilenet_v3=8 \\
+                  cpu_torch_mobilenet_v2=5 cpu_onnxruntime_mobilenet_v2=5 \\
         --dev $E/bench_latency_out_{2026-11-30,passes3,rounds20,rounds20_passes2} \\
-              $E/bench_latency_out_session{6..16}
+              $E/bench_latency_out_session{6..16} --title "..." --note "..."
 
 Writes the ``latency_tables_setb`` section of ``experiments/RESULTS.md``.
 """
