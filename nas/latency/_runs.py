@@ -247,9 +247,8 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
         what :func:`nas.latency._validate.validate_table` returns, plus ``runs`` (the CSVs),
         ``rebased`` (per run that was rescaled to ``table``'s anchor speed, the factor per
         config), ``weighting`` and ``run_weights`` (per resolution, each run's weight) and, with
-        2 or more runs, per resolution ``between_runs``: the median Kendall
-        tau between two runs and the tau between the combined first and second halves of the
-        runs.
+        2 or more runs, per resolution ``between_runs``: the median Kendall tau between two runs
+        and the tau between the combined first and second halves of the runs.
 
     Raises:
         NasError: a CSV is missing or malformed, the runs share no network, a network is one
