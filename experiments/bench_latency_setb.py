@@ -59,10 +59,11 @@ def score(table_ref: str, dev: list[Path], test: list[Path], csv_id: str | None,
             csv = f"validate_{csv_id}.csv"
         return [r / csv for r in runs if (r / csv).exists()] or [runs[0] / csv]
 
-    sets = [("dev", csvs_of(dev), "equal"), ("dev_precision", csvs_of(dev), "precision"),
-            ("test", csvs_of(test), "equal"), ("test_precision", csvs_of(test), "precision")]
+    dev_csvs, test_csvs = csvs_of(dev), csvs_of(test)
+    sets = [("dev", dev_csvs, "equal"), ("dev_precision", dev_csvs, "precision"),
+            ("test", test_csvs, "equal"), ("test_precision", test_csvs, "precision")]
     if earlier:
-        sets.append(("test_earlier", csvs_of(test)[:earlier], "equal"))
+        sets.append(("test_earlier", test_csvs[:earlier], "equal"))
     for name, csvs, weighting in sets:
         res = score_runs(table, csvs, weighting=weighting)
         out["sets"][name] = {

@@ -41,14 +41,13 @@ The networks are validation-stream networks of seed 555: neither set A (seed 1) 
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _results import write_section
-from scipy.stats import kendalltau
+from bench_network_rounds import pair_agreement
 
 from nas.blocks import arch_to_blocks
 from nas.latency import load_table
@@ -161,12 +160,11 @@ def summarize(tid: str, resolution: int, path: Path) -> dict[str, Any]:
     rows = {}
     for name in per_pass[0]:
         est = [pp[name] for pp in per_pass]
-        pairs = list(itertools.combinations(est, 2))
+        pass_tau, pass_diff = pair_agreement(est)
         combined = np.exp(np.mean(np.log(est), axis=0))
         acc = accuracy(pred, combined)
         rows[name] = {
-            "pass_tau": float(np.mean([kendalltau(a, b).statistic for a, b in pairs])),
-            "pass_diff_pct": float(np.mean([np.mean(np.abs(a / b - 1)) * 100 for a, b in pairs])),
+            "pass_tau": pass_tau, "pass_diff_pct": pass_diff,
             "within_10pct": acc["within_10pct"], "kendall_tau": acc["kendall_tau"],
             "bias_pct": float((np.exp(np.median(np.log(pred / combined))) - 1) * 100),
             "slope": float(np.polyfit(np.log(pred), np.log(combined), 1)[0])}
