@@ -16,7 +16,13 @@ measuring.
         --dev $E/bench_latency_out_{2026-11-30,passes3,rounds20,rounds20_passes2} \\
               $E/bench_latency_out_session{6..16} --title "..." --note "..."
 
-Writes the ``latency_tables_setb`` section of ``experiments/RESULTS.md``.
+Writes the ``latency_tables_setb`` section of ``experiments/RESULTS.md``. A later fresh set
+(set C, seed 2027) is scored the same way into its own section:
+
+    E=experiments; S=$E/bench_latency_out_setC; python $E/bench_latency_setb.py \\
+        --tables cpu_onnxruntime_mobilenet_v3 cpu_torch_mobilenet_v3 cpu_torch_mobilenet_v2 \\
+                 cpu_onnxruntime_mobilenet_v2 --test $S/run{1..5} --test-label "set C" \\
+        --section latency_tables_setc --per-run --dev ... (as above) --title "..." --note "..."
 """
 
 from __future__ import annotations
@@ -78,12 +84,55 @@ def score(table_ref: str, dev: list[Path], test: list[Path], csv_id: str | None,
     return out
 
 
+def per_run(table_ref: str, test: list[Path]) -> list[dict[str, Any]]:
+    """Each test run of one table alone: its anchor drift and the table's bias per resolution.
+
+    The drift (median over the run's anchor bursts of their time over the anchor's time at the
+    build) is read from the run's JSON output beside its folder (``runK_<table>.json`` or
+    ``runK.json``); ``None`` where neither is that table's.
+    """
+    table = read_table(find_table(table_ref))
+    rows = []
+    for run in test:
+        csv = run / f"validate_{table.id}.csv"
+        if not csv.exists():
+            continue
+        drift = None
+        for side in (run.parent / f"{run.name}_{table.id}.json", run.parent / f"{run.name}.json"):
+            if side.exists():
+                info = json.loads(side.read_text())
+                if info.get("table") == table.id:
+                    drift = info["anchor_drift_p5_p50_p95"][1]
+                    break
+        res = score_runs(table, [csv])
+        rows.append({"table": table_ref, "run": run.name, "drift_p50": drift,
+                     "bias_pct": {r: g["model"]["bias_pct"]
+                                  for r, g in res["per_resolution"].items()},
+                     "within_10pct": {r: g["model"]["within_10pct"]
+                                      for r, g in res["per_resolution"].items()}})
+    return rows
+
+
+def render_per_run(rows: list[dict[str, Any]], label: str) -> str:
+    """One line per test run: anchor drift, and per resolution the table's bias and score."""
+    lines = [f"Each {label} run alone: the anchor's median drift (time now / at build) and, per "
+             "resolution, the table's bias (median predicted / measured − 1) and within ±10%.", "",
+             "| table | run | anchor drift p50 | per resolution: bias %, within ±10% |",
+             "|---|---|---|---|"]
+    for r in rows:
+        drift = "–" if r["drift_p50"] is None else f"{r['drift_p50']:.2f}"
+        cells = "; ".join(f"{res} px: {r['bias_pct'][res]:+.1f}%, {r['within_10pct'][res]:.0%}"
+                          for res in sorted(r["bias_pct"], key=int))
+        lines.append(f"| `{r['table']}` | {r['run']} | {drift} | {cells} |")
+    return "\n".join(lines)
+
+
 def _cell(s: dict[str, Any], mape: bool = True) -> str:
     text = f"{s['within_10pct']:.0%} / {s['kendall_tau']:.3f}"
     return f"**{text} / {s['mape']:.1f}%**" if mape else text
 
 
-def render(results: list[dict[str, Any]], note: str) -> str:
+def render(results: list[dict[str, Any]], note: str, label: str = "set B") -> str:
     lines = [
         "Within ±10% / Kendall τ / MAPE of each table on each set's runs combined per network "
         "(FLOPs baseline: within ±10% / τ; run vs run: the median τ between two runs of the "
@@ -92,7 +141,7 @@ def render(results: list[dict[str, Any]], note: str) -> str:
         "how far it strays from the other runs, without the table (`nas lut validate "
         "--from-csv ... --weigh-runs precision`).", "",
         "| table | res | dev (set A): runs, n | **dev, equal: within ±10% / τ / MAPE** | "
-        "dev, precision | dev FLOPs | test (set B): runs, n | "
+        f"dev, precision | dev FLOPs | test ({label}): runs, n | "
         "**test, equal: within ±10% / τ / MAPE** | test, precision | test FLOPs | "
         "test run vs run τ | test, before the set was extended: runs, within ±10% / τ |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -117,7 +166,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tables", nargs="+", required=True, help="table ids or JSON files")
     ap.add_argument("--dev", nargs="+", required=True, help="run folders of set A")
-    ap.add_argument("--test", nargs="+", required=True, help="run folders of set B")
+    ap.add_argument("--test", nargs="+", required=True, help="run folders of the test set")
+    ap.add_argument("--test-label", default="set B", help="the test set's name in the section")
+    ap.add_argument("--section", default=SECTION, help="the RESULTS.md section to write")
+    ap.add_argument("--per-run", action="store_true",
+                    help="also list each test run alone: its anchor drift and the table's bias")
     ap.add_argument("--csv-id", help="for a table no run has a CSV of, the id of the table "
                     "whose CSVs to read (a recalibrated copy of it)")
     ap.add_argument("--earlier", nargs="*", default=[], metavar="TABLE=N",
@@ -138,11 +191,16 @@ def main() -> None:
         ap.error(f"--earlier names {', '.join(unknown)}, which --tables does not list")
     results = [score(t, [Path(p) for p in args.dev], [Path(p) for p in args.test], args.csv_id,
                      earlier.get(t)) for t in args.tables]
-    print(json.dumps(results, indent=1))
+    test = [Path(p) for p in args.test]
+    runs = [row for t in args.tables for row in per_run(t, test)] if args.per_run else []
+    print(json.dumps({"tables": results, "per_run": runs} if args.per_run else results, indent=1))
     if not args.no_results:
-        write_section(SECTION, "Latency tables (`experiments/bench_latency_setb.py`): a dev set "
-                      "and a fresh test set of held-out networks" + args.title,
-                      render(results, args.note))
+        body = render(results, "" if runs else args.note, args.test_label)
+        if runs:
+            body += "\n\n" + render_per_run(runs, args.test_label) + (
+                f"\n\n{args.note}" if args.note else "")
+        write_section(args.section, "Latency tables (`experiments/bench_latency_setb.py`): a "
+                      "dev set and a fresh test set of held-out networks" + args.title, body)
 
 
 if __name__ == "__main__":
