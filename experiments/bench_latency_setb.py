@@ -116,7 +116,7 @@ def per_run(table_ref: str, test: list[Path]) -> list[dict[str, Any]]:
 def render_per_run(rows: list[dict[str, Any]], label: str) -> str:
     """One line per test run: anchor drift, and per resolution the table's bias and score."""
     lines = [f"Each {label} run alone: the anchor's median drift (time now / at build) and, per "
-             "resolution, the table's bias (median predicted / measured − 1) and within ±10%.", "",
+             "resolution, the table's bias (mean of predicted / measured − 1) and within ±10%.", "",
              "| table | run | anchor drift p50 | per resolution: bias %, within ±10% |",
              "|---|---|---|---|"]
     for r in rows:
