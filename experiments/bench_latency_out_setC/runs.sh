@@ -8,7 +8,7 @@ for k in 1 2 3 4 5; do
   for j in 0 1 2 3; do
     t=${T[$(( (k - 1 + j) % 4 ))]}
     echo "$(date -u +%H:%M:%S) run$k $t start" >> $S/log.txt
-    taskset -c 1 nas lut validate $t --seed 2027 --n 50 --out $S/run$k --no-progress --json > $S/run${k}_$t.json
+    taskset -c 1 nas lut validate $t --seed 2027 --n 50 --out $S/run$k --no-progress --json > $S/run${k}_$t.json 2> $S/run${k}_$t.err
     echo "$(date -u +%H:%M:%S) run$k $t rc=$?" >> $S/log.txt
   done
 done
