@@ -20,8 +20,9 @@ Writes the ``latency_tables_setb`` section of ``experiments/RESULTS.md``. A late
 (set C, seed 2027) is scored the same way into its own section:
 
     E=experiments; S=$E/bench_latency_out_setC; python $E/bench_latency_setb.py \\
-        --tables cpu_onnxruntime_mobilenet_v3 cpu_torch_mobilenet_v3 cpu_torch_mobilenet_v2 \\
-                 cpu_onnxruntime_mobilenet_v2 --test $S/run{1..5} --test-label "set C" \\
+        --tables $E/bench_latency_out_setB/shipped_2026-11-22.json cpu_onnxruntime_mobilenet_v3 \\
+                 cpu_torch_mobilenet_v3 cpu_torch_mobilenet_v2 cpu_onnxruntime_mobilenet_v2 \\
+        --csv-id cpu_onnxruntime_mobilenet_v3 --test $S/run{1..5} --test-label "set C" \\
         --section latency_tables_setc --per-run --dev ... (as above) --title "..." --note "..."
 """
 
