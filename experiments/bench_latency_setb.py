@@ -190,9 +190,8 @@ def main() -> None:
     unknown = sorted(set(earlier) - set(args.tables))
     if unknown:
         ap.error(f"--earlier names {', '.join(unknown)}, which --tables does not list")
-    results = [score(t, [Path(p) for p in args.dev], [Path(p) for p in args.test], args.csv_id,
-                     earlier.get(t)) for t in args.tables]
-    test = [Path(p) for p in args.test]
+    dev, test = [Path(p) for p in args.dev], [Path(p) for p in args.test]
+    results = [score(t, dev, test, args.csv_id, earlier.get(t)) for t in args.tables]
     runs = [row for t in args.tables for row in per_run(t, test)] if args.per_run else []
     print(json.dumps({"tables": results, "per_run": runs} if args.per_run else results, indent=1))
     if not args.no_results:
