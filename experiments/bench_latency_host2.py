@@ -1,0 +1,128 @@
+"""The four CPU tables built, calibrated and tested on a second host (set D); no measuring here.
+
+On 2026-12-01 this project's VM came up on another host than the shipped tables' (same "AMD
+EPYC" name, kernel fc-v669 against fc-v769/fc-v782), which ran the shipped tables' anchors at
+0.53-0.78x their build time. ``bench_latency_out_host2/runs.sh`` built and calibrated the four
+tables there the way ``build_cpu_tables.sh`` does and validated each in 5 runs on fresh
+networks (seed 2028); its ``PLAN.md`` was written before any of it ran. This script scores:
+
+- each host-2 table on its 5 runs combined per network (equal weights), and each run alone;
+- each shipped table on the same CSVs (``measured_with`` the host-2 table: rescaled to the
+  shipped table's anchor speed, as ``nas lut validate`` would divide them here);
+- the build and calibration times from the runs' JSON outputs.
+
+    python experiments/bench_latency_host2.py [--no-results]
+
+Writes the ``latency_tables_host2`` section of ``experiments/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from _results import write_section
+from bench_latency_setb import per_run, render_per_run
+
+from nas.latency import load_table, read_table
+from nas.latency._runs import score_runs
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "bench_latency_out_host2"
+TABLES = ("cpu_onnxruntime_mobilenet_v3", "cpu_torch_mobilenet_v3", "cpu_torch_mobilenet_v2",
+          "cpu_onnxruntime_mobilenet_v2")
+
+
+def runs_of(tid: str) -> list[Path]:
+    return [r for r in sorted(OUT.glob("run*")) if (r / f"validate_{tid}.csv").exists()]
+
+
+def scores(tid: str) -> dict[str, Any]:
+    """Per resolution: the host-2 table and the shipped one on the host-2 runs combined."""
+    host2 = read_table(OUT / "tables" / f"{tid}.json")
+    shipped = load_table(tid)
+    csvs = [r / f"validate_{tid}.csv" for r in runs_of(tid)]
+    own = score_runs(host2, csvs)
+    other = score_runs(shipped, csvs, measured_with=host2)
+    rows = {}
+    for res, g in own["per_resolution"].items():
+        s = other["per_resolution"][res]["model"]
+        rows[res] = {"n": g["model"]["n"], "runs": len(csvs), "model": g["model"],
+                     "flops": g["baseline_flops"], "naive": g["naive_sum"],
+                     "run_vs_run_tau": own["between_runs"][res]["median_tau_run_vs_run"],
+                     "shipped": s}
+    return {"table": tid, "content_hash": host2.content_hash,
+            "shipped_hash": shipped.content_hash, "per_resolution": rows}
+
+
+def build_times(tid: str) -> dict[str, Any]:
+    """Seconds and anchor spread of each config's build (kept attempt) and the calibration."""
+    out: dict[str, Any] = {}
+    for res in ("224", "32"):
+        info = json.loads((OUT / f"build_{tid}_{res}.json").read_text())
+        out[res] = {"seconds": info["seconds"], "attempts": info.get("attempts"),
+                    "kept": info.get("kept_attempt"), "keys": info["keys_total"]}
+    cal = json.loads((OUT / f"calibrate_{tid}.json").read_text())
+    out["calibrate"] = {"seconds": cal["seconds"], "networks": cal["networks"]}
+    return out
+
+
+def _fig(m: dict[str, Any]) -> str:
+    return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f} / {m['mape']:.1f}%"
+
+
+def render(results: list[dict[str, Any]], builds: dict[str, Any]) -> str:
+    lines = [
+        "Within ±10% / Kendall τ / MAPE on set D (50 fresh networks per config, validation seed "
+        "2028), the runs combined per network (geometric mean of the drift-corrected timings, "
+        "equal weights; `nas lut validate --from-csv`). 'Shipped table' scores the table in "
+        "`latency_tables/` (built on another host) on the same timings, rescaled to its anchor "
+        "speed. Run vs run: the median τ between two runs (how far the device agrees with "
+        "itself).", "",
+        "| table (built here) | res | runs, n | **within ±10% / τ / MAPE** | naive sum of blocks "
+        "| FLOPs baseline | run vs run τ | shipped table (another host), same timings |",
+        "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for res in sorted(r["per_resolution"], key=int):
+            g = r["per_resolution"][res]
+            lines.append(
+                f"| `{r['table']}` ({r['content_hash']}) | {res} | {g['runs']}, {g['n']} | "
+                f"**{_fig(g['model'])}** | {_fig(g['naive'])} | "
+                f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
+                f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'])} (bias "
+                f"{g['shipped']['bias_pct']:+.1f}%) |")
+    lines += ["", "Build (`nas lut build --rounds 14 --statistic min --attempts 3`, pinned to one "
+              "core) and calibration (`nas lut calibrate --n 80 --seed 0`) on this host:", "",
+              "| table | 224 px: keys, s, anchor spread % per attempt | 32 px: keys, s, anchor "
+              "spread % per attempt | calibration: networks, s |", "|---|---|---|---|"]
+    for tid, b in builds.items():
+        cells = [f"{b[res]['keys']}, {b[res]['seconds']:.0f} s, "
+                 f"{'/'.join(f'{a:.0f}' for a in b[res]['attempts'] or [])} (kept "
+                 f"{b[res]['kept']})" for res in ("224", "32")]
+        lines.append(f"| `{tid}` | {cells[0]} | {cells[1]} | "
+                     f"{b['calibrate']['networks']}, {b['calibrate']['seconds']:.0f} s |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--note", default="", help="a paragraph appended to the section")
+    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    args = ap.parse_args()
+    results = [scores(t) for t in TABLES]
+    builds = {t: build_times(t) for t in TABLES}
+    runs = [{**row, "table": f"{t} (built here)"} for t in TABLES
+            for row in per_run(str(OUT / "tables" / f"{t}.json"), runs_of(t))]
+    print(json.dumps({"tables": results, "builds": builds, "per_run": runs}, indent=1))
+    if not args.no_results:
+        body = (render(results, builds) + "\n\n" + render_per_run(runs, "set D")
+                + (f"\n\n{args.note}" if args.note else ""))
+        write_section("latency_tables_host2", "Latency tables "
+                      "(`experiments/bench_latency_host2.py`): the four CPU tables built, "
+                      "calibrated and tested on a second host", body)
+
+
+if __name__ == "__main__":
+    main()
