@@ -16,13 +16,14 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's name and design: a hypervisor may call CPUs two generations apart "AMD EPYC"."""
+    from nas.latency._fingerprint import cpu_identity
+    from nas.latency._fingerprint import cpu_model as name
+
+    ident = cpu_identity()
+    design = " ".join(f"{k} {ident[k]}" for k in ("family", "model", "implementer", "part")
+                      if k in ident)
+    return f"{name()} ({design})" if design else name()
 
 
 def machine_line() -> str:

@@ -76,3 +76,37 @@ def drift_warnings(spreads: Mapping[str, float], limit: float = DRIFT_WARN_PCT) 
     return [f"{key}: the anchor network's time varied by {pct:.0f}% between chunks of the build "
             f"(machine speed drifted); rebuild in a quieter window for a steadier table"
             for key, pct in spreads.items() if pct > limit]
+
+
+# Above this factor (or below its inverse) between the anchor's time now and at the build, the
+# table was built on a machine running at another speed: a slower or busier one, or another CPU
+# that the fingerprint cannot tell apart (a hypervisor may name two generations "AMD EPYC").
+# Dividing by the anchor fixes the level, not the shape: on such a host the shipped tables kept
+# their level but ranked networks worse than tables built there (section latency_tables_host2).
+SPEED_WARN = 1.25
+
+
+def speed_warnings(configs: Sequence[str], drift: Sequence[float],
+                   limit: float = SPEED_WARN) -> list[str]:
+    """One line per config whose networks ran, by the median of their anchor drift, more than
+    ``limit`` times faster or slower than the table's build.
+
+    Args:
+        configs: each timed network's config (:func:`config_key`).
+        drift: each network's anchor drift (time now / at build); exactly ``1.0`` means its
+            config has no anchor, and such networks are left out.
+        limit: the factor (> 1) beyond which to warn.
+    """
+    per_config: dict[str, list[float]] = {}
+    for key, f in zip(configs, drift, strict=True):
+        if f != 1.0:
+            per_config.setdefault(key, []).append(float(f))
+    out = []
+    for key, values in per_config.items():
+        m = float(np.median(values))
+        if m > limit or m < 1 / limit:
+            out.append(f"{key}: the anchor network ran at {m:.2f}x its time at the build "
+                       f"(median of {len(values)}): this machine does not run at the table's "
+                       f"speed (another CPU, or a busy one); timings are divided by it, but "
+                       f"networks may rank differently here: build a table on this machine")
+    return out

@@ -23,6 +23,72 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
+# Instruction-set extensions that change which kernels a runtime picks (and so the latency of a
+# block): recorded as the subset of these the CPU reports, not its whole flag list, which also
+# names hypervisor and security features that have nothing to do with speed.
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+             "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16",
+             "avx_vnni", "asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2", "sme")
+# /proc/cpuinfo fields that identify the CPU design (x86, then Arm): a hypervisor may report only
+# a family name ("AMD EPYC") for CPUs two generations apart, while these differ.
+_ID_FIELDS = {"vendor_id": "vendor", "cpu family": "family", "model": "model",
+              "stepping": "stepping", "CPU implementer": "implementer",
+              "CPU architecture": "architecture", "CPU variant": "variant", "CPU part": "part",
+              "CPU revision": "revision"}
+_CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
+def _cpu_caches(cache_dir: Path) -> dict[str, str]:
+    """``{"L1d": "32K", "L2": "1024K", ...}`` from sysfs; ``{}`` where it is not readable."""
+    out = {}
+    for index in sorted(cache_dir.glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+        out[f"L{level}{suffix}"] = size
+    return out
+
+
+def cpu_identity(cpuinfo: str | None = None, cache_dir: Path | None = None) -> dict[str, Any]:
+    """What identifies this CPU's design beyond its name: the first processor's id fields
+    (x86: vendor, family, model, stepping; Arm: implementer, architecture, variant, part,
+    revision), ``isa`` (the :data:`ISA_FLAGS` it has) and ``caches`` (per level, from sysfs).
+
+    Args:
+        cpuinfo: the text of ``/proc/cpuinfo`` (read from the system when ``None``).
+        cache_dir: a ``cpu0/cache`` folder in sysfs layout (the system's when ``None``).
+
+    Returns:
+        The fields found; ``{}`` where there is no ``/proc/cpuinfo`` (macOS, Windows).
+    """
+    if cpuinfo is None:
+        info = Path("/proc/cpuinfo")
+        cpuinfo = info.read_text() if info.is_file() else ""
+    ident: dict[str, Any] = {}
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            if ident or flags:  # the first processor's block is enough
+                break
+            continue
+        name, _, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if name in _ID_FIELDS:
+            ident[_ID_FIELDS[name]] = value
+        elif name in ("flags", "Features"):
+            flags = set(value.split())
+    if flags:
+        ident["isa"] = [f for f in ISA_FLAGS if f in flags]
+    caches = _cpu_caches(_CACHE_DIR if cache_dir is None else cache_dir)
+    if caches and ident:
+        ident["caches"] = caches
+    return ident
+
+
 def _nvidia_driver() -> str:
     exe = shutil.which("nvidia-smi")
     if exe is None:
@@ -56,6 +122,9 @@ def device_fingerprint(settings: Settings) -> dict[str, Any]:
                   cudnn_benchmark=bool(torch.backends.cudnn.benchmark))
     else:
         fp["name"] = cpu_model()
+        identity = cpu_identity()
+        if identity:
+            fp["cpu"] = identity
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     fp.update(
         cores=os.cpu_count(),
@@ -79,4 +148,19 @@ def fingerprint_mismatches(recorded: dict[str, Any], current: dict[str, Any]) ->
     for key in ("kind", "name", "runtime", "runtime_version", "torch_version", "driver", "cuda"):
         if key in recorded and recorded.get(key) != current.get(key):
             out.append(f"{key}: table {recorded.get(key)!r}, here {current.get(key)!r}")
+    # Tables from before the CPU's identity was recorded (or from systems without it) are
+    # compared on what both sides have.
+    mine, theirs = recorded.get("cpu"), current.get("cpu")
+    if isinstance(mine, dict) and isinstance(theirs, dict):
+        for key in sorted(mine.keys() & theirs.keys()):
+            if mine[key] != theirs[key]:
+                out.append(f"cpu {key}: table {_show(mine[key])}, here {_show(theirs[key])}")
     return out
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, list):
+        return repr(" ".join(map(str, value)))
+    if isinstance(value, dict):
+        return repr(", ".join(f"{k} {v}" for k, v in value.items()))
+    return repr(value)

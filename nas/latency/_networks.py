@@ -16,7 +16,7 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import KINDS, arch_to_blocks
 from nas.cost import arch_cost
-from nas.latency._anchor import config_key, table_anchors
+from nas.latency._anchor import config_key, speed_warnings, table_anchors
 from nas.latency._backends import check_available, make_runner, measure_interleaved, pinned
 from nas.latency._calibration import Calibration, fit_calibration
 from nas.latency._entry import Entry
@@ -256,6 +256,8 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
     measured = timed.entries
     samples = [{**sample_record(table, it, m), "anchor_drift": f}
                for it, m, f in zip(items, measured, timed.drift, strict=True)]
+    for line in speed_warnings([it.config for it in items], timed.drift):
+        print(f"nas: warning: {table.where}: {line}", file=sys.stderr)
     meta = {"n_per_config": n, "seed": seed, "networks": len(items), "passes": passes,
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
             "timing": network_timing(timing),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cost import arch_cost
-from nas.latency._anchor import table_anchors
+from nas.latency._anchor import speed_warnings, table_anchors
 from nas.latency._entry import Entry
 from nas.latency._networks import (
     STREAM_CALIBRATION,
@@ -125,6 +126,11 @@ def validate_table(
                                                    approximate=approximate)
     out.update(clock=settings.clock, seed=seed, passes=passes,
                rounds=int(network_timing(timing)["rounds"]), **drift_summary(timed.drift))
+    warnings = speed_warnings([it.config for it in items], timed.drift)
+    for line in warnings:
+        print(f"nas: warning: {table.where}: {line}", file=sys.stderr)
+    if warnings:
+        out["warnings"] = warnings
     if len(timed.pass_entries) >= 2:
         out["repeatability"] = pass_repeatability(items, timed.pass_entries, table.statistic)
     if anchors:  # the same networks against their timings as taken (drift not divided out)
