@@ -33,6 +33,7 @@ from nas.latency import LatencyTable, load_table
 from nas.latency._calibration import (
     FEATURES,
     NEUTRAL,
+    complete_features,
     cross_validate,
     fit_coefficients,
     key_features,
@@ -73,7 +74,7 @@ def features(table: LatencyTable, blocks: list[Block], resolution: int,
         base += key_features(b, ms, batch=table.batch, dtype=table.dtype)
         if group is not None and b.kind == "mbconv":
             extra[names.index(group(b, resolution))] += ms
-    base[-1] = 1.0
+    base = complete_features(base[None, :])[0]  # the network-level columns
     return np.concatenate([base, extra])
 
 

@@ -21,6 +21,7 @@ from nas.latency import (
     read_table,
 )
 from nas.latency._calibration import (
+    LEGACY_FEATURES,
     NEUTRAL,
     cross_validate,
     fit_coefficients,
@@ -242,3 +243,55 @@ def test_load_by_id_from_table_path_and_list(table: LatencyTable, tmp_path: Path
         load_table("nope")
     with pytest.raises(NasError, match="zz_corrupt"):
         list_tables()
+
+
+def test_calibration_fits_a_squared_weights_term(table: LatencyTable) -> None:
+    """Latency that grows with the square of a network's weight bytes (cache misses as the
+    weights fill the cache) is fitted; the term is network-level, so it sits in the overhead of
+    the per-block breakdown, and predict, predict_many and features agree."""
+    archs = sample_archs(60, seed=13)
+    x = np.array([table.features(a) for a in archs])
+    mb = x[:, FEATURES.index("mb:weights")]
+    np.testing.assert_allclose(x[:, FEATURES.index("mb2:weights")], mb**2)
+    naive = x[:, :4].sum(axis=1)
+    q = 0.5 * naive.mean() / (mb**2).mean()  # the term is a third of the latency on average
+    y = naive + q * mb**2 + 0.1
+    linear = fit_coefficients(np.delete(x, FEATURES.index("mb2:weights"), axis=1), y,
+                              neutral=np.delete(NEUTRAL, FEATURES.index("mb2:weights")))
+    miss = y - np.delete(x, FEATURES.index("mb2:weights"), axis=1) @ linear
+    cal = fit_calibration(x[:40], y[:40], [224] * 40, [], {})
+    np.testing.assert_allclose(x[40:] @ cal.coef_for(224), y[40:], rtol=0.01)
+    assert np.max(np.abs(miss / y)) > 0.01  # without the term the fit misses
+    table.set_calibration(cal)
+    pred = table.predict(archs[45])
+    assert pred.overhead_ms == pytest.approx(
+        cal.coef_for(224)[-1] + cal.coef_for(224)[FEATURES.index("mb2:weights")] * mb[45] ** 2)
+    assert pred.latency_ms == pytest.approx(sum(ms for _, ms in pred.blocks) + pred.overhead_ms)
+    assert pred.latency_ms == pytest.approx(float(x[45] @ cal.coef_for(224)), rel=1e-12)
+    np.testing.assert_allclose(table.predict_many(archs), x @ cal.coef_for(224), rtol=1e-12)
+
+
+def test_a_calibration_from_before_the_squared_weights_term_reads_and_writes_unchanged() -> None:
+    x = np.random.default_rng(0).uniform(0.1, 2.0, (30, len(FEATURES)))
+    cal = fit_calibration(x, x.sum(axis=1), [32] * 30, [], {})
+    old = cal.to_dict()
+    drop = FEATURES.index("mb2:weights")
+    old["features"] = [f for f in FEATURES if f != "mb2:weights"]
+    old["groups"] = {g: c[:drop] + c[drop + 1:] for g, c in old["groups"].items()}
+    back = Calibration.from_dict(json.loads(json.dumps(old)), "old")
+    assert back.stored_features == LEGACY_FEATURES and back.coef_for(32)[drop] == 0.0
+    expect = np.array(cal.coef_for(32))
+    expect[drop] = 0.0
+    np.testing.assert_array_equal(back.coef_for(32), expect)
+    assert back.to_dict() == old  # written back as it was: the table's hash does not change
+    old["features"] = old["features"][:-1]
+    with pytest.raises(NasError, match="field 'features'"):
+        Calibration.from_dict(old, "old")
+
+
+@pytest.mark.parametrize("table_id", ["cpu_torch_mobilenet_v3", "cpu_onnxruntime_mobilenet_v3",
+                                      "cpu_torch_mobilenet_v2", "cpu_onnxruntime_mobilenet_v2"])
+def test_shipped_tables_read_and_write_unchanged(table_id: str, tmp_path: Path) -> None:
+    shipped = load_table(table_id)
+    raw = json.loads(Path(shipped.path).read_text())  # type: ignore[arg-type]
+    assert shipped.to_dict() == raw

@@ -3,14 +3,19 @@
 A network's latency is predicted as a linear function of per-network features::
 
     latency = sum_k a_k * (ms of blocks of kind k) + sum_k b_k * (count of kind k)
-              + o * (operator calls) + w * (MB of weights) + v * (MB of block inputs) + c
+              + o * (operator calls) + w * (MB of weights) + q * (MB of weights)^2
+              + v * (MB of block inputs) + c
 
 ``a_k >= 0`` scales each block kind's isolated timing (cache state between blocks, fused or
 unfused work), ``b_k`` is a per-block constant of kind ``k`` (framework dispatch, per-call
 overhead counted in every isolated timing but paid once per network, or kernel-launch cost on a
 GPU), ``o`` a per-operator one (a kernel launch at GPU batch 1), ``w`` the cost of re-reading
-weights that a block timed alone found in cache, ``v`` that of activations, and ``c`` a
-per-network constant. The coefficients are fitted on whole networks measured end-to-end,
+weights that a block timed alone found in cache, ``q`` the extra cost per byte as the
+network's weights fill the last-level cache (a network-level term: where latency is mostly
+weight traffic, as for onnxruntime at 32 px, a larger network misses the cache more often; on a
+Zen 4 host its 32 px networks ran 0.68x their naive sum at 10-14 MB of weights and 1.47x at
+23-30 MB, which no linear term fits), ``v`` that of activations, and ``c`` a per-network
+constant. The coefficients are fitted on whole networks measured end-to-end,
 weighted by ``1 / measured`` so that relative error is what is minimized, with a small ridge
 pull towards the naive model (``a = 1``, the rest 0) so that features a calibration set cannot
 tell apart (e.g. a head that every network shares) stay neutral.
@@ -33,8 +38,13 @@ from nas._errors import NasError
 from nas.blocks import KINDS, Block
 
 FEATURES: tuple[str, ...] = (*(f"ms:{k}" for k in KINDS), *(f"n:{k}" for k in KINDS),
-                              "n:kernels", "mb:weights", "mb:input", "const")
+                              "n:kernels", "mb:weights", "mb:input", "mb2:weights", "const")
+# Calibrations stored before ``mb2:weights`` existed: read with its coefficient at 0, which
+# predicts exactly as they did, and written back as they were (their content hash unchanged).
+LEGACY_FEATURES: tuple[str, ...] = tuple(f for f in FEATURES if f != "mb2:weights")
 _N_KINDS = len(KINDS)
+_WEIGHTS = FEATURES.index("mb:weights")
+_WEIGHTS_SQ = FEATURES.index("mb2:weights")
 NEUTRAL = np.array([1.0] * _N_KINDS + [0.0] * (len(FEATURES) - _N_KINDS))
 RIDGE = 1e-3
 _BYTES = {"float32": 4, "float16": 2}
@@ -78,10 +88,23 @@ def key_features(block: Block, ms: float, *, batch: int = 1, dtype: str = "float
 
 
 def network_features(rows: np.ndarray) -> np.ndarray:
-    """Features of a network from its blocks' rows (sum, plus the constant)."""
-    out = rows.sum(axis=0)
-    out[-1] = 1.0
-    return out
+    """Features of a network from its blocks' rows ``(blocks, features)``: their sum, with the
+    network-level columns set (:func:`complete_features`)."""
+    return complete_features(rows.sum(axis=0)[None, :])[0]
+
+
+def complete_features(sums: np.ndarray) -> np.ndarray:
+    """Set the network-level columns of per-network block sums ``(networks, features)``: the
+    squared weight megabytes and the constant. Returns ``sums`` (changed in place)."""
+    sums[:, _WEIGHTS_SQ] = sums[:, _WEIGHTS] ** 2
+    sums[:, -1] = 1.0
+    return sums
+
+
+def network_level(coef: np.ndarray, weights_mb: float) -> float:
+    """The part of a prediction that belongs to no block: the constant and the squared-weights
+    term (``weights_mb``: the network's weight megabytes)."""
+    return float(coef[-1] + coef[_WEIGHTS_SQ] * weights_mb**2)
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,9 @@ class Calibration:
     groups: Mapping[str, np.ndarray]
     samples: tuple[dict[str, Any], ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # The features the stored coefficients name (``groups`` always holds all of FEATURES, in
+    # order): LEGACY_FEATURES for a calibration read from before ``mb2:weights``.
+    stored_features: tuple[str, ...] = FEATURES
 
     def coef_for(self, resolution: int) -> np.ndarray:
         """Coefficients for ``resolution``: its own group, else ``"all"``."""
@@ -105,8 +131,9 @@ class Calibration:
         return {
             "method": "relative-weighted bounded least squares on per-kind sums and counts, "
                       "weight and input megabytes",
-            "features": list(FEATURES),
-            "groups": {g: [float(v) for v in c] for g, c in sorted(self.groups.items())},
+            "features": list(self.stored_features),
+            "groups": {g: [float(c[FEATURES.index(f)]) for f in self.stored_features]
+                       for g, c in sorted(self.groups.items())},
             "meta": dict(self.meta),
             "samples": list(self.samples),
         }
@@ -116,9 +143,13 @@ class Calibration:
         if not isinstance(data, Mapping):
             raise NasError(f"{where}: expected an object")
         feats = data.get("features")
-        if list(feats or ()) != list(FEATURES):
+        known = [k for k in (FEATURES, LEGACY_FEATURES) if list(feats or ()) == list(k)]
+        if not known:
             raise NasError(f"{where}: field 'features' is {feats!r}; "
-                           f"this version knows {list(FEATURES)}")
+                           f"this version knows {list(FEATURES)} (or, from before "
+                           f"'mb2:weights', the same without it)")
+        stored = known[0]
+        columns = [FEATURES.index(f) for f in stored]
         groups_raw = data.get("groups")
         if not isinstance(groups_raw, Mapping) or not groups_raw:
             raise NasError(f"{where}: field 'groups' must map a resolution (or 'all') "
@@ -126,16 +157,18 @@ class Calibration:
         groups: dict[str, np.ndarray] = {}
         for name, coef in groups_raw.items():
             arr = np.asarray(coef, dtype=float) if isinstance(coef, list) else None
-            if arr is None or arr.shape != (len(FEATURES),) or not np.all(np.isfinite(arr)):
-                raise NasError(f"{where}: groups.{name} must be {len(FEATURES)} finite numbers")
-            groups[str(name)] = arr
+            if arr is None or arr.shape != (len(stored),) or not np.all(np.isfinite(arr)):
+                raise NasError(f"{where}: groups.{name} must be {len(stored)} finite numbers")
+            full = np.zeros(len(FEATURES))  # a feature the calibration lacks does nothing
+            full[columns] = arr
+            groups[str(name)] = full
         samples = data.get("samples", [])
         if not isinstance(samples, list) or not all(isinstance(s, Mapping) for s in samples):
             raise NasError(f"{where}: field 'samples' must be a list of objects")
         meta = data.get("meta", {})
         if not isinstance(meta, Mapping):
             raise NasError(f"{where}: field 'meta' must be an object")
-        return cls(groups, tuple(dict(s) for s in samples), dict(meta))
+        return cls(groups, tuple(dict(s) for s in samples), dict(meta), stored)
 
 
 def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE,

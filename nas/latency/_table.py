@@ -30,7 +30,15 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import KINDS, Block, arch_to_blocks
 from nas.latency._approx import nearest_estimate
-from nas.latency._calibration import NEUTRAL, Calibration, key_features, network_features
+from nas.latency._calibration import (
+    FEATURES,
+    NEUTRAL,
+    Calibration,
+    complete_features,
+    key_features,
+    network_features,
+    network_level,
+)
 from nas.latency._entry import Entry, Prediction
 from nas.space import SearchSpace, get_space
 
@@ -39,6 +47,7 @@ SCHEMA_VERSION = 1
 _TOP_FIELDS = ("format", "schema_version", "device", "measurement", "spaces", "resolutions",
                "configs", "source", "citation", "notes", "space_files", "entries", "calibration")
 _LOWER_CACHE_MAX = 200_000
+_WEIGHTS = FEATURES.index("mb:weights")
 
 
 class LatencyTable:
@@ -327,8 +336,8 @@ class LatencyTable:
                       keys: Sequence[str]) -> Prediction:
         rows = self._matrix()[idx]
         coef = self._coef(resolution)
-        per_block = rows[:, :-1] @ coef[:-1]
-        overhead = float(coef[-1])
+        per_block = rows[:, :-1] @ coef[:-1]  # network-level columns are 0 in block rows
+        overhead = network_level(coef, float(rows[:, _WEIGHTS].sum()))
         n_kinds = len(KINDS)
         return Prediction(
             latency_ms=float(per_block.sum() + overhead),
@@ -366,8 +375,7 @@ class LatencyTable:
         rows = self._matrix()
         lengths = np.fromiter((len(i) for i in lowered), dtype=np.intp, count=len(lowered))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        feats = np.add.reduceat(rows[np.concatenate(lowered)], starts, axis=0)
-        feats[:, -1] = 1.0
+        feats = complete_features(np.add.reduceat(rows[np.concatenate(lowered)], starts, axis=0))
         res = np.fromiter((a.resolution for a in archs), dtype=np.int64, count=len(archs))
         coefs = np.empty_like(feats)
         for r in np.unique(res):
