@@ -13,7 +13,7 @@ GPU), ``o`` a per-operator one (a kernel launch at GPU batch 1), ``w`` the cost 
 weights that a block timed alone found in cache, ``q`` the extra cost per byte as the
 network's weights fill the last-level cache (a network-level term: where latency is mostly
 weight traffic, as for onnxruntime at 32 px, a larger network misses the cache more often; on a
-Zen 4 host its 32 px networks ran 0.68x their naive sum at 10-14 MB of weights and 1.47x at
+Zen 4 host its 32 px networks ran 0.87x their naive sum at 10-14 MB of weights and 1.47x at
 23-30 MB, which no linear term fits), ``v`` that of activations, and ``c`` a per-network
 constant. The coefficients are fitted on whole networks measured end-to-end,
 weighted by ``1 / measured`` so that relative error is what is minimized, with a small ridge

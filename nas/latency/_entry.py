@@ -104,7 +104,8 @@ class Prediction:
             ``sum(ms) + overhead_ms == latency_ms``.
         approximated: keys the table lacks, answered by nearest neighbour (``approximate=True``).
         raw_sum_ms: the naive sum of the blocks' isolated timings.
-        overhead_ms: the calibration's per-network constant.
+        overhead_ms: the calibration's network-level part: its per-network constant plus the
+            squared-weights term (neither belongs to one block).
         calibrated: whether a calibration was applied.
     """
 
