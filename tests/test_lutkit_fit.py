@@ -13,7 +13,14 @@ from nas.blocks import Block, arch_to_blocks
 from nas.cli._main import main
 from nas.latency import load_table
 from nas.latency._calibration import eager_kernels
-from nas.lutkit import FitOptions, evaluate, fit_table, read_measurements, sources_dir
+from nas.lutkit import (
+    FitOptions,
+    evaluate,
+    fit_table,
+    read_measurements,
+    sources_dir,
+    split_rows,
+)
 from nas.lutkit._drift import choose_window
 from nas.lutkit._resolution_scale import choose_scales
 from nas.space import get_space
@@ -120,6 +127,34 @@ def test_eval_scores_the_same_held_out_rows_as_fit(tmp_path, capsys) -> None:
         assert scored[k] == pytest.approx(fitted["held_out"][k])
     assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 300
+
+
+def test_tail_split_holds_out_the_last_rows_and_shows_a_late_slowdown(tmp_path, capsys) -> None:
+    """A device that ran 20% slower for the last fifth of its file: a random split hides it
+    (most held-out rows are fast ones), the tail split holds out exactly those rows."""
+    csv = tmp_path / "late.csv"
+    write_csv(csv, "fbnet", 300, [32], 10, noise=0.01, slow_states=[False] * 240 + [True] * 60)
+    train, test = split_rows(300, 0.2, 0, "tail")
+    assert list(test) == list(range(240, 300)) and list(train) == list(range(240))
+    meas = read_measurements(csv, "csv")
+    rand = fit_table(meas, "dev").summary
+    assert rand["split"] == {"how": "random", "test_fraction": 0.2, "seed": 0}
+    assert rand["held_out"]["within_10pct"] > 0.6
+    out = tmp_path / "t.json"
+    assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--space", "fbnet",
+                 "--out", str(out), "--split", "tail"]) == 0
+    tail = json.loads(capsys.readouterr().out)
+    assert tail["split"] == {"how": "tail", "test_fraction": 0.2}
+    assert tail["n_test"] == 60 and tail["held_out"]["within_10pct"] < 0.1
+    assert load_table(str(out)).measurement["fit"]["split"]["how"] == "tail"
+    assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
+                 "--test-fraction", "0.2", "--split", "tail", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert "last rows in file order" in scored["rows"]
+    for k in ("n", "mape", "within_10pct", "kendall_tau"):
+        assert scored[k] == pytest.approx(tail["held_out"][k])
+    with pytest.raises(NasError, match="--split 'first' is not one of random, tail"):
+        split_rows(10, 0.2, 0, "first")
 
 
 def test_held_out_rows_with_blocks_no_training_row_fixes_are_reported_not_fatal(

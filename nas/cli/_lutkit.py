@@ -80,6 +80,10 @@ def _measurement_args(p: argparse.ArgumentParser, split_default: float | None = 
                    help="rows held out (seeded split)" + (
                        "" if split_default is not None else "; default: score every row"))
     p.add_argument("--seed", type=int, default=0, help="seed of the split")
+    p.add_argument("--split", choices=("random", "tail"), default="random",
+                   help="which rows are held out: a seeded random share (default), or the "
+                        "last rows in file order (networks timed last: the session's drift "
+                        "counts against the fit)")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
 
 
@@ -122,7 +126,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     options = FitOptions(model=args.model, loss=args.loss, scale=args.tune_scale,
                          drift_window=args.drift_window, resolution_scale=args.resolution_scale)
     result = fit_table(_read(args), args.column, test_fraction=args.test_fraction,
-                       seed=args.seed, options=options, device_name=args.device_name)
+                       seed=args.seed, options=options, device_name=args.device_name,
+                       split=args.split)
     result.table.write(out)
     print_json({"out": str(out), "id": result.table.id,
                 "content_hash": result.table.content_hash, **result.summary})
@@ -134,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from nas.lutkit import evaluate
 
     print_json(evaluate(load_table(args.table), _read(args), args.column,
-                        test_fraction=args.test_fraction, seed=args.seed,
+                        test_fraction=args.test_fraction, seed=args.seed, split=args.split,
                         approximate=args.approximate, drift_window=args.drift_window))
     return 0
 

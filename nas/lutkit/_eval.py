@@ -14,12 +14,13 @@ from nas.lutkit._metrics import scores
 
 
 def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
-             test_fraction: float | None = None, seed: int = 0,
+             test_fraction: float | None = None, seed: int = 0, split: str = "random",
              approximate: bool = False, drift_window: int | str = 0) -> dict[str, Any]:
     """Scores of ``table`` on the rows of ``column`` (all, or the held-out rows of a split).
 
-    The split is the one :func:`nas.lutkit.fit_table` makes with the same fraction and seed, so
-    ``--test-fraction F --seed S`` scores exactly the rows a fit with those options held out.
+    The split is the one :func:`nas.lutkit.fit_table` makes with the same fraction, seed and
+    ``split`` (``random`` or ``tail``), so ``--test-fraction F --seed S`` scores exactly the
+    rows a fit with those options held out.
     With ``drift_window`` the scored rows are also scored with the device's session drift
     divided out, estimated (as in the fit) from the other rows of the split's training part
     (every other row when there is no split) within that many rows in file order; ``"auto"``
@@ -30,7 +31,7 @@ def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
     known = np.ones(len(rows), dtype=bool)
     scored = np.arange(len(rows))
     if test_fraction is not None:
-        train, scored = split_rows(len(rows), test_fraction, seed)
+        train, scored = split_rows(len(rows), test_fraction, seed, split)
         known[:] = False
         known[train] = True
     use = scored if not drift_window else np.arange(len(rows))
@@ -43,7 +44,9 @@ def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
     out: dict[str, Any] = {"table": table.id, "content_hash": table.content_hash,
                            "file": meas.path, "column": column,
                            "rows": "all" if test_fraction is None else
-                           f"held-out (test fraction {test_fraction}, seed {seed})"}
+                           f"held-out (test fraction {test_fraction}, " + (
+                               f"seed {seed})" if split == "random" else "last rows in file "
+                               "order)")}
     out.update(scores(y[scored], pred))
     if drift_window:
         ratio = y / pred_use

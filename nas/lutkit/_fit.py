@@ -129,22 +129,25 @@ def _pick_model(options: FitOptions, counts: Counter[str], n_train: int) -> str:
 
 
 def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, seed: int = 0,
-              options: FitOptions | None = None, device_name: str | None = None) -> FitResult:
+              options: FitOptions | None = None, device_name: str | None = None,
+              split: str = "random") -> FitResult:
     """Fit a table for one device column; score it on the held-out rows only.
 
     Args:
         meas: the measured networks.
         column: the device column.
-        test_fraction: share of rows held out (seeded split); 0 fits on every row.
-        seed: the split's seed.
+        test_fraction: share of rows held out; 0 fits on every row.
+        seed: the split's seed (and of the resolution scales' cross-validation).
         options: model and loss.
         device_name: overrides the recorded device name.
+        split: ``"random"`` (seeded) or ``"tail"`` (the last rows in file order held out);
+            see :func:`nas.lutkit.split_rows`.
     """
     options = options or FitOptions()
     rows, y_all = meas.column(column)
     archs = [meas.archs[i] for i in rows]
     nets = [meas.block_counts(int(i)) for i in rows]
-    train, test = split_rows(len(archs), test_fraction, seed)
+    train, test = split_rows(len(archs), test_fraction, seed, split)
     if len(train) < 2:
         raise NasError(f"{meas.path}: column {column!r}: {len(train)} training rows; need more")
     train_counts: Counter[str] = Counter()
@@ -185,6 +188,9 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
     summary = _summary(meas, column, table, model, options, train, test, y_all, archs, scale,
                        fit.overhead, pick(fit.inside), pick(fit.unknown), fit.constant,
                        pick(fit.gauge))
+    summary["split"] = table.measurement["fit"]["split"] = {
+        "how": split, "test_fraction": test_fraction, **({"seed": seed} if split == "random"
+                                                          else {})}
     summary["resolution_scale"] = table.measurement["fit"]["resolution_scale"] = res_info
     _drift_summary(summary, table, int(window), choice, archs, meas, y_all, drift, train, test)
     if unscored["n"]:

@@ -207,10 +207,24 @@ def read_measurements(path: str | Path, fmt: str, *, space: str | None = None,
                         in_channels, _latency_columns(df, path, fmt))
 
 
-def split_rows(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded split of ``n`` rows into (train, test) index arrays, each sorted."""
+SPLITS = ("random", "tail")
+
+
+def split_rows(n: int, test_fraction: float, seed: int, how: str = "random"
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``n`` rows into (train, test) index arrays, each sorted.
+
+    ``how``: ``"random"``, a seeded random split; ``"tail"``, the last rows in file order held
+    out (``seed`` unused): when a file lists networks in the order they were timed, the test rows
+    come from later in the session than any training row, so a device's drift over the session
+    counts against the fit as it would against a table used afterwards.
+    """
     if not 0 <= test_fraction < 1:
         raise NasError(f"--test-fraction must be in [0, 1), got {test_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
+    if how not in SPLITS:
+        raise NasError(f"--split {how!r} is not one of {', '.join(SPLITS)}")
     k = round(n * test_fraction)
+    if how == "tail":
+        return np.arange(n - k), np.arange(n - k, n)
+    perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[k:]), np.sort(perm[:k])
