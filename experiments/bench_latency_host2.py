@@ -35,8 +35,9 @@ TABLES = ("cpu_onnxruntime_mobilenet_v3", "cpu_torch_mobilenet_v3", "cpu_torch_m
           "cpu_onnxruntime_mobilenet_v2")
 
 
-def runs_of(tid: str) -> list[Path]:
-    return [r for r in sorted(OUT.glob("run*")) if (r / f"validate_{tid}.csv").exists()]
+def runs_of(tid: str, out: Path = OUT) -> list[Path]:
+    """The run folders under ``out`` that hold a validation CSV of ``tid``."""
+    return [r for r in sorted(out.glob("run*")) if (r / f"validate_{tid}.csv").exists()]
 
 
 def scores(tid: str) -> dict[str, Any]:
@@ -57,14 +58,14 @@ def scores(tid: str) -> dict[str, Any]:
             "shipped_hash": shipped.content_hash, "per_resolution": rows}
 
 
-def build_times(tid: str) -> dict[str, Any]:
+def build_times(tid: str, folder: Path = OUT) -> dict[str, Any]:
     """Seconds and anchor spread of each config's build (kept attempt) and the calibration."""
     out: dict[str, Any] = {}
     for res in ("224", "32"):
-        info = json.loads((OUT / f"build_{tid}_{res}.json").read_text())
+        info = json.loads((folder / f"build_{tid}_{res}.json").read_text())
         out[res] = {"seconds": info["seconds"], "attempts": info.get("attempts"),
                     "kept": info.get("kept_attempt"), "keys": info["keys_total"]}
-    cal = json.loads((OUT / f"calibrate_{tid}.json").read_text())
+    cal = json.loads((folder / f"calibrate_{tid}.json").read_text())
     out["calibrate"] = {"seconds": cal["seconds"], "networks": cal["networks"]}
     return out
 
@@ -93,10 +94,15 @@ def render(results: list[dict[str, Any]], builds: dict[str, Any]) -> str:
                 f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
                 f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'])} (bias "
                 f"{g['shipped']['bias_pct']:+.1f}%) |")
-    lines += ["", "Build (`nas lut build --rounds 14 --statistic min --attempts 3`, pinned to one "
-              "core) and calibration (`nas lut calibrate --n 80 --seed 0`) on this host:", "",
-              "| table | 224 px: keys, s, anchor spread % per attempt | 32 px: keys, s, anchor "
-              "spread % per attempt | calibration: networks, s |", "|---|---|---|---|"]
+    return "\n".join(lines) + "\n\n" + render_builds(builds)
+
+
+def render_builds(builds: dict[str, Any]) -> str:
+    """The build and calibration times (``build_times`` per table) as a table."""
+    lines = ["Build (`nas lut build --rounds 14 --statistic min --attempts 3`, pinned to one "
+             "core) and calibration (`nas lut calibrate --n 80 --seed 0`) on this host:", "",
+             "| table | 224 px: keys, s, anchor spread % per attempt | 32 px: keys, s, anchor "
+             "spread % per attempt | calibration: networks, s |", "|---|---|---|---|"]
     for tid, b in builds.items():
         cells = [f"{b[res]['keys']}, {b[res]['seconds']:.0f} s, "
                  f"{'/'.join(f'{a:.0f}' for a in b[res]['attempts'] or [])} (kept "
