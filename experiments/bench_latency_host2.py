@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,16 @@ def _fig(m: dict[str, Any]) -> str:
     return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f} / {m['mape']:.1f}%"
 
 
+def score_rows(results: list[dict[str, Any]], cells: Callable[[dict[str, Any]], str]
+               ) -> list[str]:
+    """One table row per table and resolution: its name, hash, runs and n, then ``cells(g)``
+    of that resolution's scores ``g``."""
+    return [f"| `{r['table']}` ({r['content_hash']}) | {res} | "
+            f"{r['per_resolution'][res]['runs']}, {r['per_resolution'][res]['n']} | "
+            f"{cells(r['per_resolution'][res])} |"
+            for r in results for res in sorted(r["per_resolution"], key=int)]
+
+
 def render(results: list[dict[str, Any]], builds: dict[str, Any]) -> str:
     lines = [
         "Within ±10% / Kendall τ / MAPE on set D (50 fresh networks per config, validation seed "
@@ -85,15 +96,11 @@ def render(results: list[dict[str, Any]], builds: dict[str, Any]) -> str:
         "| table (built here) | res | runs, n | **within ±10% / τ / MAPE** | naive sum of blocks "
         "| FLOPs baseline | run vs run τ | shipped table (another host), same timings |",
         "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        for res in sorted(r["per_resolution"], key=int):
-            g = r["per_resolution"][res]
-            lines.append(
-                f"| `{r['table']}` ({r['content_hash']}) | {res} | {g['runs']}, {g['n']} | "
-                f"**{_fig(g['model'])}** | {_fig(g['naive'])} | "
-                f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
-                f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'])} (bias "
-                f"{g['shipped']['bias_pct']:+.1f}%) |")
+    lines += score_rows(results, lambda g: (
+        f"**{_fig(g['model'])}** | {_fig(g['naive'])} | "
+        f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
+        f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'])} (bias "
+        f"{g['shipped']['bias_pct']:+.1f}%)"))
     return "\n".join(lines) + "\n\n" + render_builds(builds)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from _results import write_section
-from bench_latency_host2 import TABLES, build_times, render_builds, runs_of
+from bench_latency_host2 import TABLES, build_times, render_builds, runs_of, score_rows
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import LatencyTable, load_table, read_table
@@ -96,15 +96,10 @@ def render(results: list[dict[str, Any]]) -> str:
         "of blocks | FLOPs baseline | run vs run τ | host-1 table, same timings | host-2 table, "
         "same timings |",
         "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        for res in sorted(r["per_resolution"], key=int):
-            g = r["per_resolution"][res]
-            lines.append(
-                f"| `{r['table']}` ({r['content_hash']}) | {res} | {g['runs']}, {g['n']} | "
-                f"**{_fig(g['model'])}** | {_fig(g['no_term'])} | {_fig(g['naive'])} | "
-                f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
-                f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'], True)} | "
-                f"{_fig(g['host2'], True)} |")
+    lines += score_rows(results, lambda g: (
+        f"**{_fig(g['model'])}** | {_fig(g['no_term'])} | {_fig(g['naive'])} | "
+        f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
+        f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'], True)} | {_fig(g['host2'], True)}"))
     return "\n".join(lines)
 
 
