@@ -155,6 +155,9 @@ def test_tail_split_holds_out_the_last_rows_and_shows_a_late_slowdown(tmp_path, 
         assert scored[k] == pytest.approx(tail["held_out"][k])
     with pytest.raises(NasError, match="--split 'first' is not one of random, tail"):
         split_rows(10, 0.2, 0, "first")
+    assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
+                 "--split", "tail"]) == 2
+    assert "give --test-fraction too" in capsys.readouterr().err
 
 
 def test_held_out_rows_with_blocks_no_training_row_fixes_are_reported_not_fatal(

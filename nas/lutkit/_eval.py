@@ -30,6 +30,9 @@ def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
     rows, y = meas.column(column)
     known = np.ones(len(rows), dtype=bool)
     scored = np.arange(len(rows))
+    if test_fraction is None and split != "random":
+        raise NasError(f"--split {split} chooses which rows a --test-fraction holds out; give "
+                       "--test-fraction too (without it every row is scored)")
     if test_fraction is not None:
         train, scored = split_rows(len(rows), test_fraction, seed, split)
         known[:] = False
