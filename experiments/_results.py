@@ -6,6 +6,7 @@ it replaces only that section.
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import platform
@@ -32,6 +33,15 @@ def machine_line() -> str:
     return (f"Machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, torch {torch.__version__}; "
             f"run {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.")
+
+
+def section_args(doc: str | None) -> argparse.Namespace:
+    """The command line of a script that only scores recorded runs: ``--note`` (a paragraph
+    appended to its section) and ``--no-results`` (print, leave RESULTS.md alone)."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    ap.add_argument("--note", default="", help="a paragraph appended to the section")
+    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
+    return ap.parse_args()
 
 
 def write_section(name: str, title: str, body: str) -> None:

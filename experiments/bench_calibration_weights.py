@@ -18,17 +18,16 @@ Writes the ``calibration_weights_sq`` section of ``experiments/RESULTS.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import write_section
+from _results import section_args, write_section
 
 from nas.latency import LatencyTable, load_table, read_table
 from nas.latency._calibration import FEATURES, LEGACY_FEATURES, NEUTRAL, cross_validate
-from nas.latency._networks import calibration_items, refit_calibration
+from nas.latency._networks import calibration_items, calibration_matrix, refit_calibration
 from nas.latency._runs import score_runs
 from nas.latency._validate import accuracy
 
@@ -49,11 +48,7 @@ def with_term(table: LatencyTable) -> LatencyTable:
 
 def cv(table: LatencyTable) -> dict[str, dict[str, list[float]]]:
     """Per resolution: cross-validated within ±10% and τ without and with the term."""
-    items, measured = calibration_items(table)
-    x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
-                  for it in items])
-    y = np.array([m.value(table.statistic) for m in measured])
-    res = np.array([it.arch.resolution for it in items])
+    x, y, res = calibration_matrix(table, *calibration_items(table))
     keep = [FEATURES.index(f) for f in LEGACY_FEATURES]
     out: dict[str, dict[str, list[float]]] = {}
     for r in sorted(set(res.tolist())):
@@ -114,10 +109,7 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--note", default="", help="a paragraph appended to the section")
-    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
-    args = ap.parse_args()
+    args = section_args(__doc__)
     rows = collect()
     print(json.dumps(rows, indent=1))
     if not args.no_results:

@@ -18,13 +18,12 @@ Writes the ``latency_tables_host2`` section of ``experiments/RESULTS.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _results import write_section
+from _results import section_args, write_section
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import load_table, read_table
@@ -120,10 +119,7 @@ def render_builds(builds: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--note", default="", help="a paragraph appended to the section")
-    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
-    args = ap.parse_args()
+    args = section_args(__doc__)
     results = [scores(t) for t in TABLES]
     builds = {t: build_times(t) for t in TABLES}
     runs = [{**row, "table": f"{t} (built here)"} for t in TABLES

@@ -22,19 +22,17 @@ Writes the ``latency_tables_host3`` section of ``experiments/RESULTS.md``.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from _results import write_section
+from _results import section_args, write_section
 from bench_latency_host2 import TABLES, build_times, render_builds, runs_of, score_rows
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import LatencyTable, load_table, read_table
 from nas.latency._calibration import FEATURES, fit_calibration
-from nas.latency._networks import calibration_items
+from nas.latency._networks import calibration_items, calibration_matrix
 from nas.latency._runs import score_runs
 
 HERE = Path(__file__).resolve().parent
@@ -45,15 +43,12 @@ HOST2_TABLES = HERE / "bench_latency_out_host2e" / "tables"
 def without_term(table: LatencyTable) -> LatencyTable:
     """A copy of ``table`` whose calibration is refitted with ``mb2:weights`` zeroed (the ridge
     then holds its coefficient at 0): the calibration as fitted before the term existed."""
-    items, measured = calibration_items(table)
-    x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
-                  for it in items])
-    x[:, FEATURES.index("mb2:weights")] = 0.0
-    y = np.array([m.value(table.statistic) for m in measured])
     if table.calibration is None:
         raise SystemExit(f"{table.where} has no calibration: run runs.sh to the end first")
-    cal = fit_calibration(x, y, [it.arch.resolution for it in items],
-                          table.calibration.samples, table.calibration.meta)
+    x, y, resolutions = calibration_matrix(table, *calibration_items(table))
+    x[:, FEATURES.index("mb2:weights")] = 0.0
+    cal = fit_calibration(x, y, resolutions.tolist(), table.calibration.samples,
+                          table.calibration.meta)
     copy = read_table(table.path)  # type: ignore[arg-type]
     copy.set_calibration(cal)
     return copy
@@ -104,10 +99,7 @@ def render(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--note", default="", help="a paragraph appended to the section")
-    ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
-    args = ap.parse_args()
+    args = section_args(__doc__)
     tables = [t for t in TABLES if runs_of(t, OUT)]
     results = [scores(t) for t in tables]
     builds = {t: build_times(t, OUT) for t in tables}

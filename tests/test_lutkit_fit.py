@@ -158,6 +158,9 @@ def test_tail_split_holds_out_the_last_rows_and_shows_a_late_slowdown(tmp_path, 
     assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
                  "--split", "tail"]) == 2
     assert "give --test-fraction too" in capsys.readouterr().err
+    assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--space", "fbnet",
+                 "--out", str(out), "--split", "first"]) == 2
+    assert "--split 'first' is not one of random, tail" in capsys.readouterr().err
 
 
 def test_held_out_rows_with_blocks_no_training_row_fixes_are_reported_not_fatal(

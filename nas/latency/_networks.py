@@ -280,12 +280,20 @@ def refit_calibration(table: LatencyTable) -> Calibration:
     return _fit(table, items, measured, samples, dict(table.calibration.meta))
 
 
-def _fit(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry],
-         samples: list[dict[str, Any]], meta: dict[str, Any]) -> Calibration:
+def calibration_matrix(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a calibration is fitted on: the networks' features ``(n, len(FEATURES))``, their
+    measured latencies (the table's statistic) and their input resolutions."""
     x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
                   for it in items])
     y = np.array([m.value(table.statistic) for m in measured])
-    cal = fit_calibration(x, y, [it.arch.resolution for it in items], samples,
+    return x, y, np.array([it.arch.resolution for it in items])
+
+
+def _fit(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry],
+         samples: list[dict[str, Any]], meta: dict[str, Any]) -> Calibration:
+    x, y, resolutions = calibration_matrix(table, items, measured)
+    cal = fit_calibration(x, y, resolutions.tolist(), samples,
                           {**meta, "statistic": table.statistic})
     table.set_calibration(cal)
     return cal

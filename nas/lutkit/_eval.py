@@ -44,12 +44,11 @@ def evaluate(table: LatencyTable, meas: Measurements, column: str, *,
     pred_use = table.predict_many(archs, classes=meas.classes, in_channels=meas.in_channels,
                                   approximate=approximate)
     pred = pred_use if not drift_window else pred_use[scored]
+    held = f"seed {seed}" if split == "random" else "last rows in file order"
     out: dict[str, Any] = {"table": table.id, "content_hash": table.content_hash,
                            "file": meas.path, "column": column,
                            "rows": "all" if test_fraction is None else
-                           f"held-out (test fraction {test_fraction}, " + (
-                               f"seed {seed})" if split == "random" else "last rows in file "
-                               "order)")}
+                           f"held-out (test fraction {test_fraction}, {held})"}
     out.update(scores(y[scored], pred))
     if drift_window:
         ratio = y / pred_use

@@ -145,9 +145,9 @@ def fit_table(meas: Measurements, column: str, *, test_fraction: float = 0.2, se
     """
     options = options or FitOptions()
     rows, y_all = meas.column(column)
+    train, test = split_rows(len(rows), test_fraction, seed, split)
     archs = [meas.archs[i] for i in rows]
     nets = [meas.block_counts(int(i)) for i in rows]
-    train, test = split_rows(len(archs), test_fraction, seed, split)
     if len(train) < 2:
         raise NasError(f"{meas.path}: column {column!r}: {len(train)} training rows; need more")
     train_counts: Counter[str] = Counter()
