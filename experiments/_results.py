@@ -35,6 +35,15 @@ def machine_line() -> str:
             f"run {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.")
 
 
+def use_host1_tables() -> None:
+    """Pin table lookups by id to the shipped ``latency_tables/ID.json`` (built on host 1) rather
+    than this machine's host variant (``latency_tables/hosts/``): for scripts that rescore
+    timings recorded against those tables, whatever machine rescores them."""
+    from nas.latency._registry import HOST_ENV
+
+    os.environ[HOST_ENV] = "default"
+
+
 def section_args(doc: str | None) -> argparse.Namespace:
     """The command line of a script that only scores recorded runs: ``--note`` (a paragraph
     appended to its section) and ``--no-results`` (print, leave RESULTS.md alone)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import write_section
+from _results import use_host1_tables, write_section
 
 from nas.arch import Arch
 from nas.blocks import Block, arch_to_blocks
@@ -139,6 +139,7 @@ def render(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
+    use_host1_tables()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", default=str(ROOT / "bench_latency_out_sessions"),
                     help="folder of combined validation CSVs")

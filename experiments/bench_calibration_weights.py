@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import section_args, write_section
+from _results import section_args, use_host1_tables, write_section
 
 from nas.latency import LatencyTable, load_table, read_table
 from nas.latency._calibration import FEATURES, LEGACY_FEATURES, NEUTRAL, cross_validate
@@ -109,6 +109,7 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
+    use_host1_tables()
     args = section_args(__doc__)
     rows = collect()
     print(json.dumps(rows, indent=1))

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _results import section_args, write_section
+from _results import section_args, use_host1_tables, write_section
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import load_table, read_table
@@ -119,6 +119,7 @@ def render_builds(builds: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    use_host1_tables()
     args = section_args(__doc__)
     results = [scores(t) for t in TABLES]
     builds = {t: build_times(t) for t in TABLES}

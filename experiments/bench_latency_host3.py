@@ -26,7 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _results import section_args, write_section
+from _results import section_args, use_host1_tables, write_section
 from bench_latency_host2 import TABLES, build_times, render_builds, runs_of, score_rows
 from bench_latency_setb import per_run, render_per_run
 
@@ -99,6 +99,7 @@ def render(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
+    use_host1_tables()
     args = section_args(__doc__)
     tables = [t for t in TABLES if runs_of(t, OUT)]
     results = [scores(t) for t in tables]

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _results import write_section
+from _results import use_host1_tables, write_section
 
 from nas.latency import load_table
 from nas.latency._entry import Entry
@@ -147,6 +147,7 @@ def render(results: list[dict[str, Any]], runs: list[Path], subsets: int) -> str
 
 
 def main() -> None:
+    use_host1_tables()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", nargs="+", required=True, help="bench_latency.py output folders")
     ap.add_argument("--tables", nargs="+", default=list(TABLES))

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from _results import write_section
+from _results import use_host1_tables, write_section
 
 from nas.latency import load_table
 from nas.latency._runs import score_runs
@@ -116,6 +116,7 @@ def render(results: list[dict[str, Any]], out_rel: str) -> str:
 
 
 def main() -> None:
+    use_host1_tables()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", nargs="+", required=True, help="bench_latency.py output folders")
     ap.add_argument("--tables", nargs="+", default=list(TABLES))

@@ -33,7 +33,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _results import write_section
+from _results import use_host1_tables, write_section
 
 from nas.latency import read_table
 from nas.latency._registry import find_table
@@ -164,6 +164,7 @@ def render(results: list[dict[str, Any]], note: str, label: str = "set B") -> st
 
 
 def main() -> None:
+    use_host1_tables()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--tables", nargs="+", required=True, help="table ids or JSON files")
     ap.add_argument("--dev", nargs="+", required=True, help="run folders of set A")

@@ -108,14 +108,19 @@ def _add_network_timing(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from nas.latency import load_table, table_paths
+    from nas.latency import load_table
+    from nas.latency._registry import chosen_host, table_choices, table_paths
 
+    paths = table_paths()  # checks $HWNAS_TABLE_HOST
     rows = []
-    for tid, path in table_paths().items():
+    for tid, hosts in table_choices().items():
+        if tid not in paths:
+            continue
+        where = {"host": chosen_host(hosts), "hosts": sorted(hosts)}
         try:
-            rows.append(load_table(path).summary())
+            rows.append({**load_table(paths[tid]).summary(), **where})
         except NasError as exc:  # list the others; this one is shown with its error
-            rows.append({"id": tid, "path": str(path), "error": str(exc)})
+            rows.append({"id": tid, "path": str(paths[tid]), **where, "error": str(exc)})
     print_json(rows)
     return 0
 

@@ -1,15 +1,35 @@
-"""Finding tables: ``$HWNAS_TABLE_PATH`` folders first, then the shipped ``latency_tables/``."""
+"""Finding tables: ``$HWNAS_TABLE_PATH`` folders first, then the shipped ``latency_tables/``.
+
+A CPU table describes one CPU design: tables built on another are off in level and rank
+networks worse (sections ``latency_tables_host2`` and ``latency_tables_host3`` of
+``experiments/RESULTS.md``). So a folder may hold, besides ``ID.json``, *host variants* of the
+same id, ``hosts/NAME/ID.json``, each measured on another machine. Looking up ``ID`` picks the
+variant whose recorded device matches this machine (kind, CPU name and CPU identity, as
+``nas lut validate`` compares them), else the folder's own ``ID.json``. ``$HWNAS_TABLE_HOST``
+overrides the choice: ``default`` always takes ``ID.json``, ``NAME`` takes ``hosts/NAME/``
+where it has the id (to reproduce a run from another machine).
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from nas._errors import NasError
+from nas.latency._fingerprint import cpu_identity, cpu_model, fingerprint_mismatches
 from nas.latency._table import LatencyTable, read_table
 
 SHIPPED_TABLES = Path(__file__).resolve().parents[2] / "latency_tables"
+HOSTS_DIR = "hosts"
+HOST_ENV = "HWNAS_TABLE_HOST"
 _CACHE: dict[tuple[str, float, int], LatencyTable] = {}
+_DEVICES: dict[tuple[str, float, int], dict[str, Any]] = {}
+# The fields that say which machine a table was measured on (runtime versions are checked by
+# validate and calibrate; they do not make another machine's table the better guess).
+_MACHINE_FIELDS = ("kind", "name", "cpu")
 
 
 def table_dirs() -> list[Path]:
@@ -18,14 +38,79 @@ def table_dirs() -> list[Path]:
     return [*extra, SHIPPED_TABLES]
 
 
-def table_paths() -> dict[str, Path]:
-    """Table id -> file, for every table found (an earlier folder wins a repeated id)."""
-    found: dict[str, Path] = {}
+@functools.cache
+def this_machine() -> dict[str, Any]:
+    """This machine's CPU as a table's ``device`` field records it (kind, name, identity)."""
+    fp: dict[str, Any] = {"kind": "cpu", "name": cpu_model()}
+    identity = cpu_identity()
+    if identity:
+        fp["cpu"] = identity
+    return fp
+
+
+def _recorded_device(path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime, stat.st_size)
+    if key not in _DEVICES:
+        try:
+            device = json.loads(path.read_text()).get("device", {})
+        except (json.JSONDecodeError, AttributeError):
+            device = {}  # read_table names the problem when the table is loaded
+        _DEVICES[key] = device if isinstance(device, dict) else {}
+    return _DEVICES[key]
+
+
+def machine_matches(device: dict[str, Any], machine: dict[str, Any] | None = None) -> bool:
+    """Whether a table's recorded ``device`` was measured on a machine like ``machine`` (this
+    one by default): same kind, CPU name and, where both record it, CPU identity."""
+    here = this_machine() if machine is None else machine
+    mine = {k: device[k] for k in _MACHINE_FIELDS if k in device}
+    return "name" in mine and not fingerprint_mismatches(mine, here)
+
+
+def table_choices() -> dict[str, dict[str, Path]]:
+    """Table id -> host -> file, for every table found: ``"default"`` is a folder's ``ID.json``,
+    any other host a ``hosts/NAME/ID.json`` beside it. Folders add to each other: an earlier
+    folder wins a repeated (id, host), and its variants are tried first."""
+    found: dict[str, dict[str, Path]] = {}
     for d in table_dirs():
-        if d.is_dir():
-            for p in sorted(d.glob("*.json")):
-                found.setdefault(p.stem, p)
+        if not d.is_dir():
+            continue
+        files = [("default", p) for p in sorted(d.glob("*.json"))]
+        files += [(p.parent.name, p) for p in sorted((d / HOSTS_DIR).glob("*/*.json"))]
+        for host, p in files:
+            found.setdefault(p.stem, {}).setdefault(host, p)
     return dict(sorted(found.items()))
+
+
+def chosen_host(hosts: dict[str, Path]) -> str | None:
+    """Which of an id's ``hosts`` (:func:`table_choices`) a lookup takes: ``$HWNAS_TABLE_HOST``
+    if set, else the first host variant measured on a machine like this one, else
+    ``"default"``; ``None`` where the chosen one does not exist."""
+    forced = os.environ.get(HOST_ENV, "").strip()
+    if forced:
+        return forced if forced in hosts else ("default" if "default" in hosts else None)
+    for host, path in hosts.items():
+        if host != "default" and machine_matches(_recorded_device(path)):
+            return host
+    return "default" if "default" in hosts else None
+
+
+def table_paths() -> dict[str, Path]:
+    """Table id -> file, for every table found: the host variant for this machine, else the
+    first folder's ``ID.json`` (:func:`chosen_host`)."""
+    choices = table_choices()
+    forced = os.environ.get(HOST_ENV, "").strip()
+    known = {h for hosts in choices.values() for h in hosts}
+    if forced and forced not in known:
+        raise NasError(f"${HOST_ENV}={forced!r}: no table folder has such a host; known: "
+                       f"{', '.join(sorted(known | {'default'}))}")
+    out = {}
+    for tid, hosts in choices.items():
+        host = chosen_host(hosts)
+        if host is not None:
+            out[tid] = hosts[host]
+    return out
 
 
 def _is_path(text: str) -> bool:
