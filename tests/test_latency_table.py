@@ -12,6 +12,7 @@ from nas._errors import NasError
 from nas.blocks import arch_to_blocks
 from nas.latency import (
     FEATURES,
+    SHIPPED_TABLES,
     Calibration,
     Entry,
     LatencyTable,
@@ -289,9 +290,15 @@ def test_a_calibration_from_before_the_squared_weights_term_reads_and_writes_unc
         Calibration.from_dict(old, "old")
 
 
-@pytest.mark.parametrize("table_id", ["cpu_torch_mobilenet_v3", "cpu_onnxruntime_mobilenet_v3",
-                                      "cpu_torch_mobilenet_v2", "cpu_onnxruntime_mobilenet_v2"])
-def test_shipped_tables_read_and_write_unchanged(table_id: str, tmp_path: Path) -> None:
-    shipped = load_table(table_id)
+_CPU_TABLES = ("cpu_torch_mobilenet_v3", "cpu_onnxruntime_mobilenet_v3", "cpu_torch_mobilenet_v2",
+               "cpu_onnxruntime_mobilenet_v2")
+
+
+@pytest.mark.parametrize("path", [
+    *(SHIPPED_TABLES / f"{t}.json" for t in _CPU_TABLES),
+    *sorted((SHIPPED_TABLES / "hosts").glob("*/*.json"))],
+    ids=lambda p: str(p.relative_to(SHIPPED_TABLES)))
+def test_shipped_tables_read_and_write_unchanged(path: Path, tmp_path: Path) -> None:
+    shipped = load_table(path)
     raw = json.loads(Path(shipped.path).read_text())  # type: ignore[arg-type]
     assert shipped.to_dict() == raw
