@@ -53,6 +53,16 @@ def section_args(doc: str | None) -> argparse.Namespace:
     return ap.parse_args()
 
 
+def publish(args: argparse.Namespace, name: str, title: str, data: object, *parts: str) -> None:
+    """What a scoring script ends with: print ``data`` as JSON and, unless ``--no-results``,
+    write section ``name`` from ``parts`` (blank lines between) and the ``--note`` paragraph."""
+    import json
+
+    print(json.dumps(data, indent=1))
+    if not args.no_results:
+        write_section(name, title, "\n\n".join([*parts, *([args.note] if args.note else [])]))
+
+
 def write_section(name: str, title: str, body: str) -> None:
     """Replace (or append) section ``name`` of RESULTS.md with ``title``, the machine line and ``body``."""
     replace_section(name, f"<!-- BEGIN {name} -->\n## {title}\n\n{machine_line()}\n\n{body.strip()}\n"

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _results import section_args, use_host1_tables, write_section
+from _results import publish, section_args, use_host1_tables
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import load_table, read_table
@@ -125,13 +125,10 @@ def main() -> None:
     builds = {t: build_times(t) for t in TABLES}
     runs = [{**row, "table": f"{t} (built here)"} for t in TABLES
             for row in per_run(str(OUT / "tables" / f"{t}.json"), runs_of(t))]
-    print(json.dumps({"tables": results, "builds": builds, "per_run": runs}, indent=1))
-    if not args.no_results:
-        body = (render(results, builds) + "\n\n" + render_per_run(runs, "set D")
-                + (f"\n\n{args.note}" if args.note else ""))
-        write_section("latency_tables_host2", "Latency tables "
-                      "(`experiments/bench_latency_host2.py`): the four CPU tables built, "
-                      "calibrated and tested on a second host", body)
+    publish(args, "latency_tables_host2", "Latency tables (`experiments/bench_latency_host2.py`): "
+            "the four CPU tables built, calibrated and tested on a second host",
+            {"tables": results, "builds": builds, "per_run": runs},
+            render(results, builds), render_per_run(runs, "set D"))
 
 
 if __name__ == "__main__":

@@ -22,11 +22,10 @@ Writes the ``latency_tables_host3`` section of ``experiments/RESULTS.md``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from _results import section_args, use_host1_tables, write_section
+from _results import publish, section_args, use_host1_tables
 from bench_latency_host2 import TABLES, build_times, render_builds, runs_of, score_rows
 from bench_latency_setb import per_run, render_per_run
 
@@ -106,13 +105,10 @@ def main() -> None:
     builds = {t: build_times(t, OUT) for t in tables}
     runs = [{**row, "table": f"{t} (built here)"} for t in tables
             for row in per_run(str(OUT / "tables" / f"{t}.json"), runs_of(t, OUT))]
-    print(json.dumps({"tables": results, "builds": builds, "per_run": runs}, indent=1))
-    if not args.no_results:
-        body = (render(results) + "\n\n" + render_builds(builds) + "\n\n"
-                + render_per_run(runs, "set F") + (f"\n\n{args.note}" if args.note else ""))
-        write_section("latency_tables_host3", "Latency tables "
-                      "(`experiments/bench_latency_host3.py`): the four CPU tables built, "
-                      "calibrated and tested on a third host (Intel)", body)
+    publish(args, "latency_tables_host3", "Latency tables (`experiments/bench_latency_host3.py`): "
+            "the four CPU tables built, calibrated and tested on a third host (Intel)",
+            {"tables": results, "builds": builds, "per_run": runs},
+            render(results), render_builds(builds), render_per_run(runs, "set F"))
 
 
 if __name__ == "__main__":
