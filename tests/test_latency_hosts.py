@@ -1,5 +1,6 @@
 """Host variants of a table id (``hosts/NAME/ID.json``): the one measured on a machine like this
-one is chosen, ``$HWNAS_TABLE_HOST`` overrides, and a resumed search refuses another variant."""
+one is chosen, ``$HWNAS_TABLE_HOST`` overrides, and neither a resumed search nor a driver joining
+a shared study may score with another variant than the study's."""
 
 from __future__ import annotations
 
