@@ -7,14 +7,23 @@
 A table maps block keys (:attr:`nas.blocks.Block.key`) to robust timing statistics measured on one
 device, runtime, thread count, batch and dtype, plus an optional calibration fitted on whole
 networks (see :mod:`nas.latency._calibration`). Tables are JSON text files in ``latency_tables/``
-or in ``$HWNAS_TABLE_PATH`` folders.
+or in ``$HWNAS_TABLE_PATH`` folders; a folder's ``hosts/NAME/ID.json`` are variants of ``ID``
+measured on other machines, and a lookup by id takes the one measured on a machine like this
+one (see :mod:`nas.latency._registry`).
 """
 
 from __future__ import annotations
 
 from nas.latency._calibration import FEATURES, Calibration, fit_calibration, fit_coefficients
 from nas.latency._entry import Entry, Prediction
-from nas.latency._registry import SHIPPED_TABLES, list_tables, load_table, table_dirs, table_paths
+from nas.latency._registry import (
+    SHIPPED_TABLES,
+    list_tables,
+    load_table,
+    table_choices,
+    table_dirs,
+    table_paths,
+)
 from nas.latency._table import SCHEMA_VERSION, LatencyTable, read_table, table_from_dict
 
 __all__ = [
@@ -30,6 +39,7 @@ __all__ = [
     "list_tables",
     "load_table",
     "read_table",
+    "table_choices",
     "table_dirs",
     "table_from_dict",
     "table_paths",
