@@ -7,9 +7,12 @@
 #   experiments/build_cpu_tables.sh            # full rebuild + benchmark
 #   QUICK=1 experiments/build_cpu_tables.sh    # fewer rounds/networks (provisional tables)
 #   RESUME=1 experiments/build_cpu_tables.sh   # continue an interrupted rebuild
+#   HOST=NAME experiments/build_cpu_tables.sh  # this machine's variant: latency_tables/hosts/NAME/
 #
 # Tables are measured into $WORK (default build/latency_tables/, git-ignored) and copied to
-# latency_tables/ when done. Predictions use each entry's minimum over all timed calls (STAT=min;
+# latency_tables/ when done (the default tables, which every machine without a variant of its
+# own uses), or with HOST=NAME to latency_tables/hosts/NAME/ (chosen on machines of this CPU
+# design; README, "Host variants"). Predictions use each entry's minimum over all timed calls (STAT=min;
 # entries record n, median, mean, p90, std and min): the uncontended latency, the statistic that
 # least depends on what else runs on the machine. STAT=median switches.
 #
@@ -28,7 +31,8 @@ CAL_N=${CAL_N:-80}
 VAL_N=${VAL_N:-50}
 STAT=${STAT:-min}
 if [ "${QUICK:-0}" = 1 ]; then ROUNDS=3; CAL_N=20; VAL_N=${VAL_N_QUICK:-10}; fi
-mkdir -p "$WORK" latency_tables
+DEST=latency_tables${HOST:+/hosts/$HOST}
+mkdir -p "$WORK" "$DEST"
 start=$(date +%s)
 for space in mobilenet_v3 mobilenet_v2; do
   for backend in torch onnxruntime; do
@@ -43,7 +47,7 @@ for space in mobilenet_v3 mobilenet_v2; do
       --resolution 32 --classes 10 --in-channels 1 --rounds "$ROUNDS" --statistic "$STAT" \
       --attempts "$ATTEMPTS" --out "$out" --json
     nas lut calibrate "$out" --n "$CAL_N" --seed 0 --json
-    cp "$out" "latency_tables/$id.json"
+    cp "$out" "$DEST/$id.json"
     echo "$id: built and calibrated in $(( $(date +%s) - t0 )) s"
   done
 done
