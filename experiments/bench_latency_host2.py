@@ -70,8 +70,22 @@ def build_times(tid: str, folder: Path = OUT) -> dict[str, Any]:
     return out
 
 
-def _fig(m: dict[str, Any]) -> str:
-    return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f} / {m['mape']:.1f}%"
+def fig(m: dict[str, Any], bias: bool = False) -> str:
+    """``within ±10% / τ / MAPE`` of one score (and its bias, with ``bias``)."""
+    text = f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f} / {m['mape']:.1f}%"
+    return f"{text} (bias {m['bias_pct']:+.1f}%)" if bias else text
+
+
+def short(m: dict[str, Any]) -> str:
+    """``within ±10% / τ`` of one score."""
+    return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f}"
+
+
+def set_intro(label: str, seed: int) -> str:
+    """The opening sentence of a fresh set's table: what the cells score and on what."""
+    return (f"Within ±10% / Kendall τ / MAPE on set {label} (50 fresh networks per config, "
+            f"validation seed {seed}), the runs combined per network (geometric mean of the "
+            f"drift-corrected timings, equal weights; `nas lut validate --from-csv`)")
 
 
 def score_rows(results: list[dict[str, Any]], cells: Callable[[dict[str, Any]], str]
@@ -86,9 +100,7 @@ def score_rows(results: list[dict[str, Any]], cells: Callable[[dict[str, Any]], 
 
 def render(results: list[dict[str, Any]], builds: dict[str, Any]) -> str:
     lines = [
-        "Within ±10% / Kendall τ / MAPE on set D (50 fresh networks per config, validation seed "
-        "2028), the runs combined per network (geometric mean of the drift-corrected timings, "
-        "equal weights; `nas lut validate --from-csv`). 'Shipped table' scores the table in "
+        set_intro("D", 2028) + ". 'Shipped table' scores the table in "
         "`latency_tables/` (built on another host) on the same timings, rescaled to its anchor "
         "speed. Run vs run: the median τ between two runs (how far the device agrees with "
         "itself).", "",
@@ -96,9 +108,9 @@ def render(results: list[dict[str, Any]], builds: dict[str, Any]) -> str:
         "| FLOPs baseline | run vs run τ | shipped table (another host), same timings |",
         "|---|---|---|---|---|---|---|---|"]
     lines += score_rows(results, lambda g: (
-        f"**{_fig(g['model'])}** | {_fig(g['naive'])} | "
+        f"**{fig(g['model'])}** | {fig(g['naive'])} | "
         f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
-        f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'])} (bias "
+        f"{g['run_vs_run_tau']:.3f} | {fig(g['shipped'])} (bias "
         f"{g['shipped']['bias_pct']:+.1f}%)"))
     return "\n".join(lines) + "\n\n" + render_builds(builds)
 

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from _results import publish, section_args, use_host1_tables
-from bench_latency_host2 import TABLES, build_times, render_builds, runs_of, score_rows
+from bench_latency_host2 import (
+    TABLES,
+    build_times,
+    fig,
+    render_builds,
+    runs_of,
+    score_rows,
+    set_intro,
+)
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import LatencyTable, load_table, read_table
@@ -71,16 +79,9 @@ def scores(tid: str) -> dict[str, Any]:
     return {"table": tid, "content_hash": own_table.content_hash, "per_resolution": rows}
 
 
-def _fig(m: dict[str, Any], bias: bool = False) -> str:
-    text = f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f} / {m['mape']:.1f}%"
-    return f"{text} (bias {m['bias_pct']:+.1f}%)" if bias else text
-
-
 def render(results: list[dict[str, Any]]) -> str:
     lines = [
-        "Within ±10% / Kendall τ / MAPE on set F (50 fresh networks per config, validation seed "
-        "2030), the runs combined per network (geometric mean of the drift-corrected timings, "
-        "equal weights; `nas lut validate --from-csv`). 'No term': the same table with the "
+        set_intro("F", 2030) + ". 'No term': the same table with the "
         "squared-weights calibration term fitted out (same networks). 'Host 1' (the shipped "
         "tables in `latency_tables/`) and 'host 2' (`bench_latency_out_host2e/tables/`) score "
         "tables built on the two AMD hosts on the same timings, each rescaled to its own anchor "
@@ -91,9 +92,9 @@ def render(results: list[dict[str, Any]]) -> str:
         "same timings |",
         "|---|---|---|---|---|---|---|---|---|---|"]
     lines += score_rows(results, lambda g: (
-        f"**{_fig(g['model'])}** | {_fig(g['no_term'])} | {_fig(g['naive'])} | "
+        f"**{fig(g['model'])}** | {fig(g['no_term'])} | {fig(g['naive'])} | "
         f"{g['flops']['within_10pct']:.0%} / {g['flops']['kendall_tau']:.3f} | "
-        f"{g['run_vs_run_tau']:.3f} | {_fig(g['shipped'], True)} | {_fig(g['host2'], True)}"))
+        f"{g['run_vs_run_tau']:.3f} | {fig(g['shipped'], True)} | {fig(g['host2'], True)}"))
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from _results import publish, section_args
-from bench_latency_host2 import TABLES, runs_of, score_rows
+from bench_latency_host2 import TABLES, fig, runs_of, score_rows, set_intro, short
 from bench_latency_setb import per_run, render_per_run
 
 from nas.blocks import arch_to_blocks
@@ -117,23 +117,13 @@ def decision(results: list[dict[str, Any]]) -> dict[str, Any]:
             "lowest_within_10pct": lowest, "adopt": adopt}
 
 
-def _fig(m: dict[str, Any]) -> str:
-    return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f} / {m['mape']:.1f}%"
-
-
-def _short(m: dict[str, Any]) -> str:
-    return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f}"
-
-
 def _tau(t: float | None) -> str:
     return "–" if t is None else f"{t:.3f}"
 
 
 def render(results: list[dict[str, Any]], verdict: dict[str, Any]) -> str:
     lines = [
-        "Within ±10% / Kendall τ / MAPE on set G (50 fresh networks per config, validation seed "
-        "2031), the runs combined per network (geometric mean of the drift-corrected timings, "
-        "equal weights; `nas lut validate --from-csv`), beside set F (seed 2030) for the same "
+        set_intro("G", 2031) + ", beside set F (seed 2030) for the same "
         "tables. 'MACs feature': the calibration refitted with the network's MACs as one more "
         "feature, on the same calibration networks; 'CV' is 5-fold cross-validation on those "
         "80 networks per resolution (standard → with MACs). Run vs run: the median τ between two "
@@ -143,9 +133,9 @@ def render(results: list[dict[str, Any]], verdict: dict[str, Any]) -> str:
         "MACs |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += score_rows(results, lambda g: (
-        f"**{_fig(g['model'])}** | {_fig(g['set_F'])} | {_fig(g['naive'])} | "
-        f"{_short(g['flops'])} | {_tau(g['run_vs_run_tau'])} | {_short(g['set_G_macs'])} | "
-        f"{_short(g['set_F_macs'])} | {g['cv']['kendall_tau']:.3f} → "
+        f"**{fig(g['model'])}** | {fig(g['set_F'])} | {fig(g['naive'])} | "
+        f"{short(g['flops'])} | {_tau(g['run_vs_run_tau'])} | {short(g['set_G_macs'])} | "
+        f"{short(g['set_F_macs'])} | {g['cv']['kendall_tau']:.3f} → "
         f"{g['cv_macs']['kendall_tau']:.3f}"))
     v = verdict
     lines += ["", f"The plan's rule for the MACs feature, on set G over the {v['rows']} rows: τ "

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from _results import publish, section_args
-from bench_latency_host2 import TABLES, runs_of, score_rows
+from bench_latency_host2 import TABLES, fig, runs_of, score_rows, set_intro, short
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import read_table
@@ -50,28 +50,18 @@ def scores(tid: str) -> dict[str, Any]:
     return {"table": tid, "content_hash": table.content_hash, "per_resolution": rows}
 
 
-def _fig(m: dict[str, Any]) -> str:
-    return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f} / {m['mape']:.1f}%"
-
-
-def _short(m: dict[str, Any]) -> str:
-    return f"{m['within_10pct']:.0%} / {m['kendall_tau']:.3f}"
-
-
 def render(results: list[dict[str, Any]]) -> str:
     lines = [
-        "Within ±10% / Kendall τ / MAPE on set H (50 fresh networks per config, validation seed "
-        "2032), the runs combined per network (geometric mean of the drift-corrected timings, "
-        "equal weights; `nas lut validate --from-csv`), beside sets F (seed 2030) and G (seed "
+        set_intro("H", 2032) + ", beside sets F (seed 2030) and G (seed "
         "2031) for the same tables, and τ averaged over the three sets. Run vs run: the median "
         "τ between two runs of set H.", "",
         "| table (host 3, shipped variant) | res | runs, n | **set H** | naive sum (H) | FLOPs "
         "baseline (H) | run vs run τ (H) | set F | set G | mean τ, F G H | lowest within ±10% |",
         "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += score_rows(results, lambda g: (
-        f"**{_fig(g['model'])}** | {_fig(g['naive'])} | {_short(g['flops'])} | "
+        f"**{fig(g['model'])}** | {fig(g['naive'])} | {short(g['flops'])} | "
         f"{'–' if g['run_vs_run_tau'] is None else format(g['run_vs_run_tau'], '.3f')} | "
-        f"{_short(g['sets']['F'])} | {_short(g['sets']['G'])} | {g['mean_tau']:.3f} | "
+        f"{short(g['sets']['F'])} | {short(g['sets']['G'])} | {g['mean_tau']:.3f} | "
         f"{g['min_within']:.0%}"))
     return "\n".join(lines)
 
