@@ -109,18 +109,15 @@ def _add_network_timing(p: argparse.ArgumentParser) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from nas.latency import load_table
-    from nas.latency._registry import chosen_host, table_choices, table_paths
+    from nas.latency._registry import resolve_tables
 
-    paths = table_paths()  # checks $HWNAS_TABLE_HOST
     rows = []
-    for tid, hosts in table_choices().items():
-        if tid not in paths:
-            continue
-        where = {"host": chosen_host(hosts), "hosts": sorted(hosts)}
+    for tid, (host, hosts) in resolve_tables().items():
+        where = {"host": host, "hosts": sorted(hosts)}
         try:
-            rows.append({**load_table(paths[tid]).summary(), **where})
+            rows.append({**load_table(hosts[host]).summary(), **where})
         except NasError as exc:  # list the others; this one is shown with its error
-            rows.append({"id": tid, "path": str(paths[tid]), **where, "error": str(exc)})
+            rows.append({"id": tid, "path": str(hosts[host]), **where, "error": str(exc)})
     print_json(rows)
     return 0
 

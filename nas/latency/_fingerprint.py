@@ -108,23 +108,30 @@ def runtime_version(backend: str) -> str:
     return str(torch.__version__)
 
 
+def cpu_device() -> dict[str, Any]:
+    """This machine's CPU as a table's ``device`` field records it: kind, name and, where
+    ``/proc/cpuinfo`` tells it, the CPU's design (``cpu``: :func:`cpu_identity`)."""
+    fp: dict[str, Any] = {"kind": "cpu", "name": cpu_model()}
+    identity = cpu_identity()
+    if identity:
+        fp["cpu"] = identity
+    return fp
+
+
 def device_fingerprint(settings: Settings) -> dict[str, Any]:
     """The fingerprint stored in a table's ``device`` field."""
     import torch
 
-    fp: dict[str, Any] = {"kind": settings.device}
     if settings.device == "cuda":
         props = torch.cuda.get_device_properties(0)
-        fp.update(name=torch.cuda.get_device_name(0), driver=_nvidia_driver(),
-                  cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
-                  capability=f"{props.major}.{props.minor}",
-                  memory_gib=round(props.total_memory / 2**30, 1), host_cpu=cpu_model(),
-                  cudnn_benchmark=bool(torch.backends.cudnn.benchmark))
+        fp: dict[str, Any] = {
+            "kind": "cuda", "name": torch.cuda.get_device_name(0), "driver": _nvidia_driver(),
+            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+            "capability": f"{props.major}.{props.minor}",
+            "memory_gib": round(props.total_memory / 2**30, 1), "host_cpu": cpu_model(),
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
     else:
-        fp["name"] = cpu_model()
-        identity = cpu_identity()
-        if identity:
-            fp["cpu"] = identity
+        fp = cpu_device()
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     fp.update(
         cores=os.cpu_count(),

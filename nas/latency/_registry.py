@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nas._errors import NasError
-from nas.latency._fingerprint import cpu_identity, cpu_model, fingerprint_mismatches
+from nas.latency._fingerprint import cpu_device, fingerprint_mismatches
 from nas.latency._table import LatencyTable, read_table
 
 SHIPPED_TABLES = Path(__file__).resolve().parents[2] / "latency_tables"
@@ -40,12 +40,9 @@ def table_dirs() -> list[Path]:
 
 @functools.cache
 def this_machine() -> dict[str, Any]:
-    """This machine's CPU as a table's ``device`` field records it (kind, name, identity)."""
-    fp: dict[str, Any] = {"kind": "cpu", "name": cpu_model()}
-    identity = cpu_identity()
-    if identity:
-        fp["cpu"] = identity
-    return fp
+    """This machine's CPU as a table's ``device`` field records it (:func:`cpu_device`), read
+    once per process."""
+    return cpu_device()
 
 
 def _recorded_device(path: Path) -> dict[str, Any]:
@@ -96,9 +93,13 @@ def chosen_host(hosts: dict[str, Path]) -> str | None:
     return "default" if "default" in hosts else None
 
 
-def table_paths() -> dict[str, Path]:
-    """Table id -> file, for every table found: the host variant for this machine, else the
-    first folder's ``ID.json`` (:func:`chosen_host`)."""
+def resolve_tables() -> dict[str, tuple[str, dict[str, Path]]]:
+    """Table id -> (the host a lookup takes, all its hosts), for every id some host of which
+    is there (:func:`table_choices`, :func:`chosen_host`).
+
+    Raises:
+        NasError: ``$HWNAS_TABLE_HOST`` names a host no table folder has.
+    """
     choices = table_choices()
     forced = os.environ.get(HOST_ENV, "").strip()
     known = {h for hosts in choices.values() for h in hosts}
@@ -109,8 +110,21 @@ def table_paths() -> dict[str, Path]:
     for tid, hosts in choices.items():
         host = chosen_host(hosts)
         if host is not None:
-            out[tid] = hosts[host]
+            out[tid] = (host, hosts)
     return out
+
+
+def table_paths() -> dict[str, Path]:
+    """Table id -> file, for every table found: the host variant for this machine, else the
+    first folder's ``ID.json`` (:func:`chosen_host`)."""
+    return {tid: hosts[host] for tid, (host, hosts) in resolve_tables().items()}
+
+
+def host_of(path: str | Path) -> str:
+    """The host a table file is a variant for: ``NAME`` for ``.../hosts/NAME/ID.json``, else
+    ``"default"``."""
+    parent = Path(path).parent
+    return parent.name if parent.parent.name == HOSTS_DIR else "default"
 
 
 def _is_path(text: str) -> bool:
