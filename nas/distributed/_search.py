@@ -227,28 +227,27 @@ def _open_or_join(problem: Any, run_path: Path, resume: bool) -> tuple[optuna.St
     elif theirs != mine:
         raise NasError(f"study {cfg.study!r} in {url} was created for another problem (config hash {theirs}, "
                        f"this config {mine}); set another study_name")
-    _check_study_tables(study, url, problem.table_info())
+    _check_study_tables(study, url, problem)
     return study, url, joined
 
 
-def _check_study_tables(study: optuna.Study, url: str, tables: list[dict[str, str]]) -> None:
+def _check_study_tables(study: optuna.Study, url: str, problem: Any) -> None:
     """Every driver of a shared study must score latency with the same tables: drivers on
     different CPUs would otherwise each pick their own CPU's host variant of a table id."""
     from nas.latency._registry import HOST_ENV
 
-    mine = {t["id"]: t["content_hash"] for t in tables}
     theirs = study.user_attrs.get(TABLES_ATTR)
     if theirs is None:
-        study.set_user_attr(TABLES_ATTR, mine)
+        study.set_user_attr(TABLES_ATTR, {t["id"]: t["content_hash"] for t in problem.table_info()})
         return
-    for t in tables:
-        if t["id"] in theirs and theirs[t["id"]] != t["content_hash"]:
-            raise NasError(
-                f"study {study.study_name!r} in {url} scores latency with table {t['id']!r} of "
-                f"content hash {theirs[t['id']]}; this driver's is {t['content_hash']} "
-                f"({t['path']}): a driver on another CPU picks that CPU's host variant, or the "
-                f"table was rebuilt; give every driver the same table ({HOST_ENV}=NAME or "
-                f"{HOST_ENV}=default)")
+    if changed := problem.changed_tables(theirs):
+        t = changed[0]
+        raise NasError(
+            f"study {study.study_name!r} in {url} scores latency with table {t['id']!r} of "
+            f"content hash {theirs[t['id']]}; this driver's is {t['content_hash']} "
+            f"({t['path']}): a driver on another CPU picks that CPU's host variant, or the "
+            f"table was rebuilt; give every driver the same table ({HOST_ENV}=NAME or "
+            f"{HOST_ENV}=default)")
 
 
 def run_search_on_ray(config: Any, run_dir: str | Path | None = None, *, address: str | None = None,

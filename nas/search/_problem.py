@@ -9,6 +9,7 @@ here, on the driver, before any candidate is dispatched for training.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -104,6 +105,13 @@ class Problem:
         return [{"id": tid, "content_hash": t.content_hash,
                  "device": str(t.device.get("name", "unknown")), "path": str(t.path)}
                 for tid, t in self.tables.items()]
+
+    def changed_tables(self, recorded: Mapping[str, str]) -> list[dict[str, str]]:
+        """This problem's tables (:meth:`table_info`) whose content hash is not the one
+        ``recorded`` (table id -> hash) gives their id; ids it lacks are not compared. A study
+        scored with one table must not go on with another (rebuilt, or another host's variant)."""
+        return [t for t in self.table_info()
+                if t["id"] in recorded and recorded[t["id"]] != t["content_hash"]]
 
 
 def _field_of_table(config: SearchConfig, table_id: str) -> str:

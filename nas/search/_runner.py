@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from nas._errors import NasError
 from nas.evaluators import EvalResult, RungReporter
-from nas.latency._registry import HOST_ENV, HOSTS_DIR
+from nas.latency._registry import HOST_ENV, host_of
 from nas.search._config import BUDGET_FIELDS, SearchConfig
 from nas.search._driver import Candidate, SearchDriver, summary
 from nas.search._evaluate import evaluate
@@ -79,19 +79,16 @@ def _changed_fields(old: dict, new: dict) -> list[str]:
                   if k not in BUDGET_FIELDS and old.get(k) != new.get(k))
 
 
-def _check_same_tables(old: list[dict], new: list[dict]) -> None:
+def _check_same_tables(problem: Problem, recorded: list[dict]) -> None:
     """A resumed run must score latency with the tables its trials were scored with: another
     table (rebuilt, recalibrated, or another host's variant of the id) would mix two devices'
     figures in one study."""
-    now = {t["id"]: t for t in new}
-    for t in old:
-        cur = now.get(t["id"])
-        if cur is None or cur["content_hash"] == t["content_hash"]:
-            continue
-        parent = Path(t["path"]).parent
-        host = parent.name if parent.parent.name == HOSTS_DIR else "default"
+    old = {t["id"]: t for t in recorded}
+    if changed := problem.changed_tables({i: t["content_hash"] for i, t in old.items()}):
+        cur = changed[0]
+        t = old[cur["id"]]
         fix = (f"this machine picks another host's variant of the id: resume with "
-               f"{HOST_ENV}={host}" if t["path"] != cur["path"] else
+               f"{HOST_ENV}={host_of(t['path'])}" if t["path"] != cur["path"] else
                "the file changed since (rebuilt or recalibrated): restore it")
         raise NasError(
             f"--resume: latency table {t['id']!r} is not the one the run used (content hash "
@@ -112,7 +109,7 @@ def open_study(problem: Problem, run_dir: Path, *, resume: bool) -> tuple[optuna
         if changed:
             raise NasError(f"--resume: the config differs from the run's in {', '.join(changed)}; "
                            f"only {', '.join(BUDGET_FIELDS)} may change when resuming")
-        _check_same_tables(old.get("tables", []), problem.table_info())
+        _check_same_tables(problem, old.get("tables", []))
         url, in_dir = storage_url(old, run_dir), bool(old.get("storage_in_run_dir"))
     else:
         if has_run:
