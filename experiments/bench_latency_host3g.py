@@ -31,7 +31,7 @@ from bench_latency_setb import per_run, render_per_run
 from nas.blocks import arch_to_blocks
 from nas.latency import LatencyTable, read_table
 from nas.latency._calibration import NEUTRAL, cross_validate, fit_coefficients
-from nas.latency._networks import NetItem, calibration_items, calibration_matrix
+from nas.latency._networks import NetItem, calibration_items, calibration_matrix, feature_matrix
 from nas.latency._runs import align_runs, combine_runs, measured_column, score_runs
 from nas.latency._validate import accuracy
 
@@ -51,10 +51,11 @@ def network_macs(table: LatencyTable, item: NetItem) -> float:
     return sum(b.macs for b in blocks) / 1e6
 
 
-def with_macs(table: LatencyTable, items: list[NetItem]) -> np.ndarray:
-    """The calibration features of ``items`` with the MACs column appended."""
-    x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
-                  for it in items])
+def with_macs(table: LatencyTable, items: list[NetItem], x: np.ndarray | None = None
+              ) -> np.ndarray:
+    """The calibration features of ``items`` (``x`` where already built) with the MACs column
+    appended."""
+    x = feature_matrix(table, items) if x is None else x
     return np.column_stack([x, [network_macs(table, it) for it in items]])
 
 
@@ -70,7 +71,7 @@ def macs_variant(table: LatencyTable) -> dict[str, Any]:
     and the standard calibration's CV, and its scores on sets F and G."""
     items, entries = calibration_items(table)
     x, y, res = calibration_matrix(table, items, entries)
-    xm = with_macs(table, items)
+    xm = with_macs(table, items, x)
     neutral = np.concatenate([NEUTRAL, [0.0]])
     tests = {name: combined(table, folder) for name, folder in (("F", SET_F), ("G", OUT))}
     out: dict[str, Any] = {}

@@ -280,12 +280,17 @@ def refit_calibration(table: LatencyTable) -> Calibration:
     return _fit(table, items, measured, samples, dict(table.calibration.meta))
 
 
+def feature_matrix(table: LatencyTable, items: Sequence[NetItem]) -> np.ndarray:
+    """The networks' calibration features ``(n, len(FEATURES))`` under ``table``."""
+    return np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
+                     for it in items])
+
+
 def calibration_matrix(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry]
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What a calibration is fitted on: the networks' features ``(n, len(FEATURES))``, their
     measured latencies (the table's statistic) and their input resolutions."""
-    x = np.array([table.features(it.arch, classes=it.classes, in_channels=it.in_channels)
-                  for it in items])
+    x = feature_matrix(table, items)
     y = np.array([m.value(table.statistic) for m in measured])
     return x, y, np.array([it.arch.resolution for it in items])
 
