@@ -29,7 +29,7 @@ from _results import write_section
 
 from nas.latency import LatencyTable, read_table
 from nas.latency._calibration import cross_validate
-from nas.latency._networks import calibration_items
+from nas.latency._networks import calibration_items, feature_matrix
 from nas.latency._runs import score_runs
 from nas.latency._validate import accuracy
 
@@ -45,8 +45,7 @@ def cv_scores(blocks: LatencyTable, samples: LatencyTable, seed: int = 0
     items, entries = calibration_items(samples)
     y = np.array([e.value(samples.statistic) for e in entries])
     res = np.array([it.arch.resolution for it in items])
-    x = np.array([blocks.features(it.arch, classes=it.classes, in_channels=it.in_channels)
-                  for it in items])
+    x = feature_matrix(blocks, items)
     out = {}
     for r in sorted(set(res.tolist())):
         xr, yr = x[res == r], y[res == r]
