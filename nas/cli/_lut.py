@@ -54,6 +54,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write here instead of over the table")
     p.add_argument("--refit", action="store_true",
                    help="refit on the networks the calibration already measured (no measuring)")
+    p.add_argument("--add", action="store_true",
+                   help="keep the networks already measured, add N new ones per config and "
+                        "refit on all")
+    p.add_argument("--resolution", type=int, nargs="+", metavar="R",
+                   help="measure networks only for the table's configs at these resolutions")
+    p.add_argument("--key-scales", choices=("auto", "off"), default="auto",
+                   help="auto: fit per-key in-network scales at each resolution where "
+                        "cross-validation on the calibration networks says they help")
     _add_network_timing(p)
     p.add_argument("--statistic", choices=("median", "min"),
                    help="switch the statistic predictions use (entries keep both)")
@@ -160,16 +168,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.statistic:
         table.set_statistic(args.statistic)
     target = args.out or table.path or f"{table.id}.json"
+    key_scales = args.key_scales == "auto"
+    if args.refit and (args.add or args.resolution):
+        raise NasError("--refit measures nothing; --add and --resolution need measuring")
     if args.refit:
-        cal = refit_calibration(table)
+        cal = refit_calibration(table, key_scales=key_scales)
         path = table.write(target)
     else:
         cal, path = calibrate_and_write(table, target, n=args.n, seed=args.seed,
                                         progress=not args.no_progress, passes=args.passes,
-                                        timing=_rounds(args))
+                                        timing=_rounds(args), add=args.add,
+                                        resolutions=args.resolution, key_scales=key_scales)
     print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
                 "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
-                "groups": {g: [round(float(v), 6) for v in c] for g, c in cal.groups.items()}})
+                "groups": {g: [round(float(v), 6) for v in c] for g, c in cal.groups.items()},
+                "key_scales": {g: {"keys": len(cal.scales_for(int(g))), **choice}
+                               for g, choice in cal.meta.get("key_scales", {}).items()}})
     return 0
 
 

@@ -22,6 +22,15 @@ tell apart (e.g. a head that every network shares) stay neutral.
 
 One coefficient vector is fitted per input resolution (``"224"``), plus ``"all"`` as the fallback
 for resolutions the calibration did not see.
+
+Key scales. Some blocks cost more or less inside a network than their isolated timing says, by
+more than their kind's ``a_k`` can share out: on an Intel host, onnxruntime's mobilenet_v2 at 32 px
+left a 2.4% residual that per-key corrections learned on some networks halved on others. A key
+scale ``g_j`` adds ``g_j * (ms of the network's blocks of key j)``: each key's own in-network
+factor ``a_k + g_j``. They are fitted jointly with the coefficients, pulled towards 0 by a ridge
+whose strength is chosen per resolution by cross-validation on the calibration networks (Kendall
+τ of out-of-fold predictions); a resolution gets none unless they beat the plain calibration
+there by :data:`MIN_KEY_CV_GAIN` (few calibration networks for many keys: they stay off).
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import lsq_linear
+from scipy.stats import kendalltau
 
 from nas._errors import NasError
 from nas.blocks import KINDS, Block
@@ -47,6 +57,13 @@ _WEIGHTS = FEATURES.index("mb:weights")
 _WEIGHTS_SQ = FEATURES.index("mb2:weights")
 NEUTRAL = np.array([1.0] * _N_KINDS + [0.0] * (len(FEATURES) - _N_KINDS))
 RIDGE = 1e-3
+# Key-scale ridge strengths cross-validation chooses from (the pull on each g_j, in units of 0.01
+# of a key's own ms), the gain in out-of-fold τ they must show, and the fewest networks a
+# resolution needs for them to be tried.
+KEY_RIDGES = (30.0, 10.0, 3.0, 1.0, 0.3)
+KEY_RIDGE_UNIT = 0.01
+MIN_KEY_CV_GAIN = 0.002
+MIN_KEY_NETWORKS = 30
 _BYTES = {"float32": 4, "float16": 2}
 
 
@@ -117,6 +134,12 @@ class Calibration:
     # The features the stored coefficients name (``groups`` always holds all of FEATURES, in
     # order): LEGACY_FEATURES for a calibration read from before ``mb2:weights``.
     stored_features: tuple[str, ...] = FEATURES
+    # Per resolution group: block key -> its key scale g (see the module docstring).
+    key_scales: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def scales_for(self, resolution: int) -> Mapping[str, float]:
+        """Key scales fitted at ``resolution`` (none for a resolution the calibration lacks)."""
+        return self.key_scales.get(str(resolution), {})
 
     def coef_for(self, resolution: int) -> np.ndarray:
         """Coefficients for ``resolution``: its own group, else ``"all"``."""
@@ -136,6 +159,10 @@ class Calibration:
                        for g, c in sorted(self.groups.items())},
             "meta": dict(self.meta),
             "samples": list(self.samples),
+            # Written only when fitted, so that calibrations without them keep their hash.
+            **({"key_scales": {g: dict(sorted(v.items()))
+                               for g, v in sorted(self.key_scales.items())}}
+               if self.key_scales else {}),
         }
 
     @classmethod
@@ -168,11 +195,27 @@ class Calibration:
         meta = data.get("meta", {})
         if not isinstance(meta, Mapping):
             raise NasError(f"{where}: field 'meta' must be an object")
-        return cls(groups, tuple(dict(s) for s in samples), dict(meta), stored)
+        return cls(groups, tuple(dict(s) for s in samples), dict(meta), stored,
+                   _read_key_scales(data.get("key_scales", {}), where))
+
+
+def _read_key_scales(raw: Any, where: str) -> dict[str, dict[str, float]]:
+    if not isinstance(raw, Mapping):
+        raise NasError(f"{where}: field 'key_scales' must map a resolution to {{block key: "
+                       "number}}")
+    out: dict[str, dict[str, float]] = {}
+    for group, scales in raw.items():
+        if not isinstance(scales, Mapping) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in scales.values()):
+            raise NasError(f"{where}: key_scales.{group} must map block keys to finite numbers")
+        out[str(group)] = {str(k): float(v) for k, v in scales.items()}
+    return out
 
 
 def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE,
-                     neutral: np.ndarray = NEUTRAL) -> np.ndarray:
+                     neutral: np.ndarray = NEUTRAL, keys: np.ndarray | None = None,
+                     key_ridge: float = 1.0) -> np.ndarray:
     """Fit one coefficient vector: minimize relative squared error, ``a_k >= 0``.
 
     Args:
@@ -181,6 +224,8 @@ def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE,
         ridge: pull towards ``neutral`` (identifies features the data cannot).
         neutral: the coefficients that change nothing; longer than :data:`NEUTRAL` for
             experiments with extra features after the standard ones (unbounded, like them).
+        keys: ``(networks, m)`` isolated ms of each block key's blocks per network: ``m`` key
+            scales are fitted too and appended to the result, pulled to 0 by ``key_ridge``.
     """
     n = len(neutral)
     if x.ndim != 2 or x.shape[1] != n or len(x) != len(y) or len(y) == 0:
@@ -188,28 +233,57 @@ def fit_coefficients(x: np.ndarray, y: np.ndarray, *, ridge: float = RIDGE,
     if np.any(y <= 0):
         raise NasError("calibration latencies must be positive")
     a = x / y[:, None]
-    b = np.ones(len(y))
     # Scale the ridge by each column's typical size so it is equally weak for ms and counts.
-    scale = np.sqrt(np.mean(a**2, axis=0)) + 1e-12
-    reg = np.sqrt(ridge * len(y)) * np.diag(scale)
-    a_aug = np.vstack([a, reg])
-    b_aug = np.concatenate([b, reg @ neutral])
-    lower = np.array([0.0] * _N_KINDS + [-np.inf] * (n - _N_KINDS))
-    res = lsq_linear(a_aug, b_aug, bounds=(lower, np.full(n, np.inf)), method="bvls")
+    reg = np.sqrt(ridge * len(y)) * (np.sqrt(np.mean(a**2, axis=0)) + 1e-12)
+    target = neutral
+    if keys is not None:
+        a = np.column_stack([a, keys / y[:, None]])
+        reg = np.concatenate([reg, np.full(keys.shape[1],
+                                           np.sqrt(key_ridge * len(y)) * KEY_RIDGE_UNIT)])
+        target = np.concatenate([neutral, np.zeros(keys.shape[1])])
+    m = a.shape[1]
+    a_aug = np.vstack([a, np.diag(reg)])
+    b_aug = np.concatenate([np.ones(len(y)), reg * target])
+    lower = np.array([0.0] * _N_KINDS + [-np.inf] * (m - _N_KINDS))
+    res = lsq_linear(a_aug, b_aug, bounds=(lower, np.full(m, np.inf)), method="bvls")
     return np.asarray(res.x, dtype=float)
 
 
 def cross_validate(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, folds: int = 5,
-                   neutral: np.ndarray = NEUTRAL) -> np.ndarray:
+                   neutral: np.ndarray = NEUTRAL, keys: np.ndarray | None = None,
+                   key_ridge: float = 1.0) -> np.ndarray:
     """Out-of-fold predictions of :func:`fit_coefficients`: each network predicted by the fit on
     the other folds (``rng`` assigns the folds). How well a calibration generalizes, judged on
     whole networks it was not fitted on."""
     fold = rng.permutation(len(y)) % folds
+    full = x if keys is None else np.column_stack([x, keys])
     pred = np.zeros(len(y))
     for k in range(folds):
         test = fold == k
-        pred[test] = x[test] @ fit_coefficients(x[~test], y[~test], neutral=neutral)
+        coef = fit_coefficients(x[~test], y[~test], neutral=neutral,
+                                keys=None if keys is None else keys[~test], key_ridge=key_ridge)
+        pred[test] = full[test] @ coef
     return pred
+
+
+def choose_key_ridge(x: np.ndarray, y: np.ndarray, keys: np.ndarray, *, repeats: int = 2
+                     ) -> tuple[float | None, dict[str, float]]:
+    """The key-scale ridge with the best out-of-fold Kendall τ, or None (no key scales) unless
+    one beats the plain calibration by :data:`MIN_KEY_CV_GAIN`; with every candidate's τ.
+
+    Folds are drawn from fixed seeds (``0 .. repeats-1``) so that a refit chooses the same."""
+    def cv_tau(k: np.ndarray | None, ridge: float) -> float:
+        return float(np.mean([kendalltau(cross_validate(
+            x, y, np.random.default_rng(s), keys=k, key_ridge=ridge), y)[0]
+            for s in range(repeats)]))
+
+    scores = {"off": cv_tau(None, 1.0)}
+    for ridge in KEY_RIDGES:
+        scores[str(ridge)] = cv_tau(keys, ridge)
+    best = max(KEY_RIDGES, key=lambda r: scores[str(r)])
+    if scores[str(best)] < scores["off"] + MIN_KEY_CV_GAIN:
+        return None, scores
+    return best, scores
 
 
 def fit_calibration(
@@ -218,11 +292,33 @@ def fit_calibration(
     resolutions: Sequence[int],
     samples: Sequence[dict[str, Any]],
     meta: Mapping[str, Any],
+    *,
+    keys: tuple[np.ndarray, Sequence[str]] | None = None,
 ) -> Calibration:
-    """Fit one coefficient vector per resolution plus ``"all"``; store the samples with them."""
+    """Fit one coefficient vector per resolution plus ``"all"``; store the samples with them.
+
+    ``keys``: the networks' isolated ms per block key ``(networks, m)`` and the ``m`` key names;
+    with it, each resolution gets key scales where cross-validation says they help (see the
+    module docstring; the choice is recorded in ``meta["key_scales"]``). Without it, none.
+    """
     res = np.asarray(resolutions)
     groups = {"all": fit_coefficients(x, y)}
+    scales: dict[str, dict[str, float]] = {}
+    chosen: dict[str, Any] = {}
     for r in sorted(set(res.tolist())):
         mask = res == r
         groups[str(r)] = fit_coefficients(x[mask], y[mask])
-    return Calibration(groups, tuple(samples), dict(meta))
+        if keys is None or mask.sum() < MIN_KEY_NETWORKS:
+            continue
+        used = np.flatnonzero(keys[0][mask].any(axis=0))  # the keys networks at r contain
+        k = keys[0][mask][:, used]
+        ridge, scores = choose_key_ridge(x[mask], y[mask], k)
+        chosen[str(r)] = {"ridge": ridge, "cv_tau": {n: round(v, 4) for n, v in scores.items()}}
+        if ridge is not None:
+            coef = fit_coefficients(x[mask], y[mask], keys=k, key_ridge=ridge)
+            groups[str(r)] = coef[:len(NEUTRAL)]
+            scales[str(r)] = {keys[1][j]: float(g)
+                              for j, g in zip(used, coef[len(NEUTRAL):], strict=True)}
+    if keys is not None:
+        meta = {**meta, "key_scales": chosen}
+    return Calibration(groups, tuple(samples), dict(meta), key_scales=scales)

@@ -73,16 +73,25 @@ def table_settings(table: LatencyTable, **timing: Any) -> Settings:
 
 
 def sample_items(table: LatencyTable, n: int, seed: int, stream: int,
-                 exclude: set[tuple[str, int, int]] | None = None) -> list[NetItem]:
-    """``n`` distinct archs per table config (its space, resolution, widths, classes, channels)."""
+                 exclude: set[tuple[str, int, int]] | None = None,
+                 resolutions: Sequence[int] | None = None) -> list[NetItem]:
+    """``n`` distinct archs per table config (its space, resolution, widths, classes, channels);
+    only the configs at ``resolutions`` where given."""
     if n < 1:
         raise NasError(f"--n must be >= 1, got {n}")
     if not table.configs:
         raise NasError(f"{table.where} records no space configs (space, resolution, classes); "
                        f"it was not built by `nas lut build`")
+    have = sorted({int(c["resolution"]) for c in table.configs})
+    unknown = sorted(set(resolutions or ()) - set(have))
+    if unknown:
+        raise NasError(f"{table.where} covers resolutions {have}; --resolution {unknown[0]} "
+                       f"is not among them")
     seen = set(exclude or ())
     items = []
     for ci, cfg in enumerate(table.configs):
+        if resolutions and int(cfg["resolution"]) not in resolutions:
+            continue
         space = restrict_space(table.space(cfg["space"]), [int(cfg["resolution"])],
                                cfg.get("widths") or None)
         rng = np.random.default_rng([seed, ci, stream])
@@ -231,20 +240,33 @@ def sample_record(table: LatencyTable, item: NetItem, measured: Entry) -> dict[s
 
 def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
                     timing: dict[str, Any] | None = None, progress: bool = True,
-                    passes: int = 1, journal: str | Path | None = None) -> Calibration:
+                    passes: int = 1, journal: str | Path | None = None,
+                    resolutions: Sequence[int] | None = None, add: bool = False,
+                    key_scales: bool = True) -> Calibration:
     """Measure ``n`` sampled networks per config end-to-end and fit the table's calibration.
 
     ``passes``: measure each network in that many independent passes (see
     :func:`measure_items`); less noise in the calibration, ``passes`` times the time.
     ``journal``: where the timings are journaled as they come (see :func:`measure_items`), so
     that the same call after an interruption resumes; delete it once the table is written.
+    ``resolutions``: only the configs at these resolutions get networks.
+    ``add``: keep the networks the calibration already measured, add ``n`` new ones per config
+    (none it has already) and refit on all; the new networks' settings go to ``meta["added"]``.
+    ``key_scales``: fit key scales where cross-validation says they help (see
+    :mod:`nas.latency._calibration`).
 
     The calibration (coefficients and the measured networks) is set on ``table``; write the
     table to keep it.
     """
     t0 = time.perf_counter()
     settings = table_settings(table)
-    items = sample_items(table, n, seed, STREAM_CALIBRATION)
+    old_cal = table.calibration if add else None
+    old_items, old_measured = calibration_items(table) if add else ([], [])
+    if add and old_cal is None:
+        raise NasError(f"{table.where} has no calibration to add networks to; run "
+                       f"`nas lut calibrate` without --add first")
+    items = sample_items(table, n, seed, STREAM_CALIBRATION,
+                         exclude={it.ident for it in old_items}, resolutions=resolutions)
     missing = {b.key for it in items for b in table.missing(
         arch_to_blocks(it.arch, classes=it.classes, in_channels=it.in_channels))}
     if missing:
@@ -258,14 +280,21 @@ def calibrate_table(table: LatencyTable, *, n: int = 30, seed: int = 0,
                for it, m, f in zip(items, measured, timed.drift, strict=True)]
     for line in speed_warnings([it.config for it in items], timed.drift):
         print(f"nas: warning: {table.where}: {line}", file=sys.stderr)
-    meta = {"n_per_config": n, "seed": seed, "networks": len(items), "passes": passes,
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
-            "timing": network_timing(timing),
-            "seconds": round(time.perf_counter() - t0, 2), **drift_summary(timed.drift)}
-    return _fit(table, items, measured, samples, meta)
+    meta: dict[str, Any] = {
+        "n_per_config": n, "seed": seed, "networks": len(items), "passes": passes,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
+        "timing": network_timing(timing),
+        "seconds": round(time.perf_counter() - t0, 2), **drift_summary(timed.drift),
+        **({"resolutions": sorted(resolutions)} if resolutions else {})}
+    if old_cal is not None:
+        old = dict(old_cal.meta)
+        meta = {**old, "added": [*old.get("added", []), meta]}
+        samples = [*old_cal.samples, *samples]
+        items, measured = [*old_items, *items], [*old_measured, *measured]
+    return _fit(table, items, measured, samples, meta, key_scales=key_scales)
 
 
-def refit_calibration(table: LatencyTable) -> Calibration:
+def refit_calibration(table: LatencyTable, *, key_scales: bool = True) -> Calibration:
     """Refit the calibration from the networks it already measured (no measuring).
 
     For a changed table statistic, or after re-measuring some entries.
@@ -277,7 +306,8 @@ def refit_calibration(table: LatencyTable) -> Calibration:
     samples = [{**sample_record(table, it, m),
                 **{k: v for k, v in old.items() if k == "anchor_drift"}}
                for it, m, old in zip(items, measured, table.calibration.samples, strict=True)]
-    return _fit(table, items, measured, samples, dict(table.calibration.meta))
+    return _fit(table, items, measured, samples, dict(table.calibration.meta),
+                key_scales=key_scales)
 
 
 def feature_matrix(table: LatencyTable, items: Sequence[NetItem]) -> np.ndarray:
@@ -295,11 +325,27 @@ def calibration_matrix(table: LatencyTable, items: Sequence[NetItem], measured: 
     return x, y, np.array([it.arch.resolution for it in items])
 
 
+def key_matrix(table: LatencyTable, items: Sequence[NetItem]) -> tuple[np.ndarray, list[str]]:
+    """Per network, the isolated ms of each block key's blocks in it ``(n, keys)``, and the keys
+    (what key scales are fitted on)."""
+    lowered = [table.block_ms(it.arch, classes=it.classes, in_channels=it.in_channels)
+               for it in items]
+    names = sorted({k for keys, _ in lowered for k in keys})
+    column = {k: j for j, k in enumerate(names)}
+    out = np.zeros((len(items), len(names)))
+    for i, (keys, ms) in enumerate(lowered):
+        np.add.at(out[i], [column[k] for k in keys], ms)
+    return out, names
+
+
 def _fit(table: LatencyTable, items: Sequence[NetItem], measured: Sequence[Entry],
-         samples: list[dict[str, Any]], meta: dict[str, Any]) -> Calibration:
+         samples: list[dict[str, Any]], meta: dict[str, Any], *, key_scales: bool = True
+         ) -> Calibration:
     x, y, resolutions = calibration_matrix(table, items, measured)
+    meta = {k: v for k, v in meta.items() if k != "key_scales"}  # the choice is refitted
     cal = fit_calibration(x, y, resolutions.tolist(), samples,
-                          {**meta, "statistic": table.statistic})
+                          {**meta, "statistic": table.statistic},
+                          keys=key_matrix(table, items) if key_scales else None)
     table.set_calibration(cal)
     return cal
 

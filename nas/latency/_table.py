@@ -86,6 +86,7 @@ class LatencyTable:
         self.space_files: dict[str, str] = dict(space_files or {})
         self.path = str(path) if path is not None else None
         self.id = table_id or (Path(path).stem if path is not None else "unsaved")
+        self._invalidate()
         for key, entry in (entries or {}).items():
             self.add_entry(key, entry)
 
@@ -133,6 +134,7 @@ class LatencyTable:
         self._body_hash: str | None = None
         self._lowered: dict[tuple[Arch, int, int], tuple[np.ndarray, tuple[str, ...]]] = {}
         self._approx: dict[str, tuple[float, str]] = {}
+        self._key_extra: dict[int, np.ndarray] = {}
 
     # -- read side ---------------------------------------------------------------------------
     @property
@@ -332,11 +334,24 @@ class LatencyTable:
     def _coef(self, resolution: int) -> np.ndarray:
         return self.calibration.coef_for(resolution) if self.calibration else NEUTRAL
 
+    def _extra(self, resolution: int) -> np.ndarray:
+        """Per feature-matrix row: the ms its key scale at ``resolution`` adds (0 without one)."""
+        rows = self._matrix()
+        scales = self.calibration.scales_for(resolution) if self.calibration else {}
+        if not scales:
+            return np.zeros(len(rows))
+        extra = self._key_extra.get(resolution)
+        if extra is None or len(extra) != len(rows):  # rows appended for approximated keys
+            g = np.array([scales.get(k, 0.0) for k in self._keys])
+            extra = self._key_extra[resolution] = rows[:, :len(KINDS)].sum(axis=1) * g
+        return extra
+
     def _predict_rows(self, idx: np.ndarray, resolution: int, approximated: Sequence[str],
                       keys: Sequence[str]) -> Prediction:
         rows = self._matrix()[idx]
         coef = self._coef(resolution)
-        per_block = rows[:, :-1] @ coef[:-1]  # network-level columns are 0 in block rows
+        # network-level columns are 0 in block rows
+        per_block = rows[:, :-1] @ coef[:-1] + self._extra(resolution)[idx]
         overhead = network_level(coef, float(rows[:, _WEIGHTS].sum()))
         n_kinds = len(KINDS)
         return Prediction(
@@ -364,7 +379,9 @@ class LatencyTable:
         if not blocks:
             raise NasError(f"{self.where}: predict_blocks needs at least one block")
         idx, _ = self._row_index(blocks, approximate)
-        return float(network_features(self._matrix()[idx]) @ self._coef(blocks[0].hw))
+        hw = blocks[0].hw
+        return float(network_features(self._matrix()[idx]) @ self._coef(hw)
+                     + self._extra(hw)[idx].sum())
 
     def predict_many(self, archs: Sequence[Arch], *, classes: int = 1000, in_channels: int = 3,
                      approximate: bool = False) -> np.ndarray:
@@ -375,18 +392,28 @@ class LatencyTable:
         rows = self._matrix()
         lengths = np.fromiter((len(i) for i in lowered), dtype=np.intp, count=len(lowered))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        feats = complete_features(np.add.reduceat(rows[np.concatenate(lowered)], starts, axis=0))
+        flat = np.concatenate(lowered)
+        feats = complete_features(np.add.reduceat(rows[flat], starts, axis=0))
         res = np.fromiter((a.resolution for a in archs), dtype=np.int64, count=len(archs))
         coefs = np.empty_like(feats)
+        extra = np.zeros(len(flat))
+        row_res = np.repeat(res, lengths)
         for r in np.unique(res):
             coefs[res == r] = self._coef(int(r))
-        return np.einsum("ij,ij->i", feats, coefs)
+            extra[row_res == r] = self._extra(int(r))[flat[row_res == r]]
+        return np.einsum("ij,ij->i", feats, coefs) + np.add.reduceat(extra, starts)
 
     def features(self, arch: Arch, *, classes: int = 1000, in_channels: int = 3,
                  approximate: bool = False) -> np.ndarray:
         """The calibration features of ``arch`` (see :data:`nas.latency.FEATURES`)."""
         idx, _ = self._lower(arch, classes, in_channels, approximate)
         return network_features(self._matrix()[idx])
+
+    def block_ms(self, arch: Arch, *, classes: int = 1000, in_channels: int = 3
+                 ) -> tuple[list[str], np.ndarray]:
+        """The block keys of ``arch`` in order and each block's isolated ms (the statistic)."""
+        idx, _ = self._lower(arch, classes, in_channels, False)
+        return [self._keys[i] for i in idx.tolist()], self._matrix()[idx, :len(KINDS)].sum(axis=1)
 
     def naive_many(self, archs: Sequence[Arch], *, classes: int = 1000, in_channels: int = 3,
                    approximate: bool = False) -> np.ndarray:
