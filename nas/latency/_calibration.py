@@ -318,7 +318,7 @@ def fit_calibration(
             coef = fit_coefficients(x[mask], y[mask], keys=k, key_ridge=ridge)
             groups[str(r)] = coef[:len(NEUTRAL)]
             scales[str(r)] = {keys[1][j]: float(g)
-                              for j, g in zip(used, coef[len(NEUTRAL):], strict=True)}
+                              for j, g in zip(used.tolist(), coef[len(NEUTRAL):], strict=True)}
     if keys is not None:
         meta = {**meta, "key_scales": chosen}
     return Calibration(groups, tuple(samples), dict(meta), key_scales=scales)
