@@ -348,3 +348,43 @@ def test_burst_reps_warms_up_and_fills_a_burst_within_bounds() -> None:
     assert len(calls) >= 4  # the first call, then at least 3 timed warm-up calls
     few = Settings(round_ms=1e-9, min_reps=3, max_reps=7, warmup_ms=0.0)
     assert burst_reps(fn, few) == 3  # a burst shorter than one call: min_reps
+
+
+def test_calibrate_add_keeps_the_measured_networks_and_adds_new_ones(
+        tiny_lut_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "add.json"
+    copy.write_text(tiny_lut_table.read_text())
+    before = read_table(copy).calibration
+    assert main(["lut", "calibrate", str(copy), "--add", "--n", "2", "--resolution", "32",
+                 "--rounds", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    after = read_table(copy).calibration
+    assert before is not None and after is not None
+    assert after.samples[:len(before.samples)] == before.samples
+    new = [s["arch"] for s in after.samples[len(before.samples):]]
+    assert len(new) == 2 and not set(new) & {s["arch"] for s in before.samples}
+    assert after.meta["n_per_config"] == before.meta["n_per_config"]  # the first measuring's
+    assert [(a["networks"], a["resolutions"]) for a in after.meta["added"]] == [(2, [32])]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--add", "--resolution", "64"], "covers resolutions [32]; --resolution 64"),
+    (["--refit", "--add"], "--refit measures nothing"),
+])
+def test_calibrate_add_and_resolution_errors(tiny_lut_table: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             args: list[str], message: str) -> None:
+    copy = tmp_path / "bad.json"
+    copy.write_text(tiny_lut_table.read_text())
+    assert main(["lut", "calibrate", str(copy), "--n", "1", "--no-progress", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_calibrate_add_needs_a_calibration(tiny_lut_table: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads(tiny_lut_table.read_text())
+    data.pop("calibration")
+    copy = tmp_path / "uncalibrated.json"
+    copy.write_text(json.dumps(data))
+    assert main(["lut", "calibrate", str(copy), "--add", "--n", "1", "--no-progress"]) == 2
+    assert "no calibration to add networks to" in capsys.readouterr().err
