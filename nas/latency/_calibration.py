@@ -25,7 +25,8 @@ for resolutions the calibration did not see.
 
 Key scales. Some blocks cost more or less inside a network than their isolated timing says, by
 more than their kind's ``a_k`` can share out: on an Intel host, onnxruntime's mobilenet_v2 at 32 px
-left a 2.4% residual that per-key corrections learned on some networks halved on others. A key
+kept a residual of 2.4% (sd) after calibration, τ 0.88-0.92, and corrections per key learned on
+some networks lifted τ by 0.02-0.03 on others (RESULTS.md, ``latency_tables_host3i``). A key
 scale ``g_j`` adds ``g_j * (ms of the network's blocks of key j)``: each key's own in-network
 factor ``a_k + g_j``. They are fitted jointly with the coefficients, pulled towards 0 by a ridge
 whose strength is chosen per resolution by cross-validation on the calibration networks (Kendall
