@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from _results import publish, section_args, use_host1_tables
 from bench_latency_setb import per_run, render_per_run
 
@@ -86,6 +87,31 @@ def set_intro(label: str, seed: int) -> str:
     return (f"Within ±10% / Kendall τ / MAPE on set {label} (50 fresh networks per config, "
             f"validation seed {seed}), the runs combined per network (geometric mean of the "
             f"drift-corrected timings, equal weights; `nas lut validate --from-csv`)")
+
+
+def plan_rule(pairs: list[tuple[dict[str, Any], dict[str, Any]]], *, min_mean_gain: float,
+              max_row_loss: float, min_within: float) -> dict[str, Any]:
+    """A plan's rule for a change, over rows of (before, after) scores: the mean τ change must be
+    at least ``min_mean_gain``, no row may lose more than ``max_row_loss`` and every row must keep
+    ``min_within`` within ±10%."""
+    change = [after["kendall_tau"] - before["kendall_tau"] for before, after in pairs]
+    lowest = min(after["within_10pct"] for _, after in pairs)
+    return {"rows": len(pairs), "mean_tau_change": float(np.mean(change)),
+            "worst_tau_change": min(change), "best_tau_change": max(change),
+            "lowest_within_10pct": lowest, "min_mean_gain": min_mean_gain,
+            "max_row_loss": max_row_loss, "min_within": min_within,
+            "adopt": (float(np.mean(change)) >= min_mean_gain and min(change) >= -max_row_loss
+                      and lowest >= min_within)}
+
+
+def rule_sentence(v: dict[str, Any], what: str, verdicts: tuple[str, str]) -> str:
+    """The sentence that reports :func:`plan_rule`'s figures for ``what`` and its verdict
+    (``verdicts``: if adopted, if not)."""
+    return (f"The plan's rule {what} over the {v['rows']} rows: τ change mean "
+            f"{v['mean_tau_change']:+.4f} (needs ≥ {v['min_mean_gain']:+.3f}), worst "
+            f"{v['worst_tau_change']:+.3f} (may not be below {-v['max_row_loss']:+.3f}), best "
+            f"{v['best_tau_change']:+.3f}; lowest within ±10% {v['lowest_within_10pct']:.0%} "
+            f"(needs ≥ {v['min_within']:.0%}). Verdict: {verdicts[0 if v['adopt'] else 1]}.")
 
 
 def score_rows(results: list[dict[str, Any]], cells: Callable[[dict[str, Any]], str]

@@ -25,7 +25,16 @@ from typing import Any
 
 import numpy as np
 from _results import publish, section_args
-from bench_latency_host2 import TABLES, fig, runs_of, score_rows, set_intro, short
+from bench_latency_host2 import (
+    TABLES,
+    fig,
+    plan_rule,
+    rule_sentence,
+    runs_of,
+    score_rows,
+    set_intro,
+    short,
+)
 from bench_latency_setb import per_run, render_per_run
 
 from nas.blocks import arch_to_blocks
@@ -108,14 +117,9 @@ def scores(tid: str) -> dict[str, Any]:
 
 def decision(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The plan's rule applied to set G: τ change per row, its mean, and the verdict."""
-    rows = [g for r in results for g in r["per_resolution"].values()]
-    change = [g["set_G_macs"]["kendall_tau"] - g["model"]["kendall_tau"] for g in rows]
-    lowest = min(g["set_G_macs"]["within_10pct"] for g in rows)
-    adopt = (float(np.mean(change)) >= MIN_MEAN_GAIN and min(change) >= -MAX_ROW_LOSS
-             and lowest >= MIN_WITHIN)
-    return {"rows": len(rows), "mean_tau_change": float(np.mean(change)),
-            "worst_tau_change": min(change), "best_tau_change": max(change),
-            "lowest_within_10pct": lowest, "adopt": adopt}
+    return plan_rule([(g["model"], g["set_G_macs"]) for r in results
+                      for g in r["per_resolution"].values()], min_mean_gain=MIN_MEAN_GAIN,
+                     max_row_loss=MAX_ROW_LOSS, min_within=MIN_WITHIN)
 
 
 def _tau(t: float | None) -> str:
@@ -138,13 +142,8 @@ def render(results: list[dict[str, Any]], verdict: dict[str, Any]) -> str:
         f"{short(g['flops'])} | {_tau(g['run_vs_run_tau'])} | {short(g['set_G_macs'])} | "
         f"{short(g['set_F_macs'])} | {g['cv']['kendall_tau']:.3f} → "
         f"{g['cv_macs']['kendall_tau']:.3f}"))
-    v = verdict
-    lines += ["", f"The plan's rule for the MACs feature, on set G over the {v['rows']} rows: τ "
-              f"change mean {v['mean_tau_change']:+.4f} (needs ≥ {MIN_MEAN_GAIN:+.3f}), worst "
-              f"{v['worst_tau_change']:+.3f} (may not be below {-MAX_ROW_LOSS:+.3f}), best "
-              f"{v['best_tau_change']:+.3f}; lowest within ±10% {v['lowest_within_10pct']:.0%} "
-              f"(needs ≥ {MIN_WITHIN:.0%}). Verdict: "
-              f"{'adopted' if v['adopt'] else 'not adopted'}."]
+    lines += ["", rule_sentence(verdict, "for the MACs feature, on set G",
+                                ("adopted", "not adopted"))]
     return "\n".join(lines)
 
 

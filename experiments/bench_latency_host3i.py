@@ -24,7 +24,16 @@ from typing import Any
 
 import numpy as np
 from _results import publish, section_args
-from bench_latency_host2 import TABLES, fig, runs_of, score_rows, set_intro, short
+from bench_latency_host2 import (
+    TABLES,
+    fig,
+    plan_rule,
+    rule_sentence,
+    runs_of,
+    score_rows,
+    set_intro,
+    short,
+)
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import LatencyTable, read_table
@@ -80,13 +89,10 @@ def scores(tid: str) -> dict[str, Any]:
 
 
 def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The plan's rule applied to set I."""
-    rows = [g for r in results for g in r["per_resolution"].values()]
-    change = [g["candidate"]["kendall_tau"] - g["shipped"]["kendall_tau"] for g in rows]
-    lowest = min(g["candidate"]["within_10pct"] for g in rows)
-    ok = lowest >= MIN_WITHIN and float(np.mean(change)) >= 0 and min(change) >= -MAX_ROW_LOSS
-    return {"mean_tau_change": float(np.mean(change)), "worst_row_change": min(change),
-            "best_row_change": max(change), "lowest_within": lowest, "ship": ok}
+    """The plan's rule applied to set I: the candidates against the shipped tables."""
+    return plan_rule([(g["shipped"], g["candidate"]) for r in results
+                      for g in r["per_resolution"].values()], min_mean_gain=0.0,
+                     max_row_loss=MAX_ROW_LOSS, min_within=MIN_WITHIN)
 
 
 def _cv(g: dict[str, Any]) -> str:
@@ -117,12 +123,8 @@ def render(results: list[dict[str, Any]], rule: dict[str, Any]) -> str:
         f"{'–' if g['run_vs_run_tau'] is None else format(g['run_vs_run_tau'], '.3f')} | "
         f"{g['calibration_networks']} | {_cv(g)} | {g['dev_tau']['shipped']:.3f} / "
         f"{g['dev_tau']['refit']:.3f} / {g['dev_tau']['candidate']:.3f}"))
-    lines += ["", f"The plan's rule on set I over the {sum(len(r['per_resolution']) for r in results)}"
-              f" rows: τ change against the shipped tables mean {rule['mean_tau_change']:+.4f} "
-              f"(needs ≥ 0), worst {rule['worst_row_change']:+.3f} (may not be below "
-              f"-{MAX_ROW_LOSS:.3f}), best {rule['best_row_change']:+.3f}; lowest within ±10% "
-              f"{rule['lowest_within']:.0%} (needs ≥ {MIN_WITHIN:.0%}). Verdict: "
-              f"{'ship the candidates' if rule['ship'] else 'keep the shipped tables'}."]
+    lines += ["", rule_sentence(rule, "on set I, against the shipped tables,",
+                                ("ship the candidates", "keep the shipped tables"))]
     return "\n".join(lines)
 
 
