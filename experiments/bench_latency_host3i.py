@@ -10,7 +10,10 @@ scores, per table and resolution, on each set's runs combined per network (equal
 - the candidate; the shipped table unchanged, on the same timings; and the shipped table
   refitted with key scales on its own 80 calibration networks per resolution (no new networks);
 - the same three on sets F, G and H (where key scales were found: not a test);
-- the key-scale choice per resolution (cross-validated τ without them and with the chosen ridge).
+- the key-scale choice per resolution (cross-validated τ without them and with the chosen ridge);
+- the host-1 default tables refitted with and without key scales on their own 80 calibration
+  networks per resolution, scored on the runs recorded on host 1 for sets B and C (fresh sets
+  there, never used for key scales): what key scales do with 80 networks on a noisier host.
 
     python experiments/bench_latency_host3i.py [--no-results] [--note TEXT]
 
@@ -42,6 +45,8 @@ from nas.latency._runs import score_runs
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "bench_latency_out_host3i"
+HOST1 = HERE.parent / "latency_tables"
+HOST1_SETS = {"B": HERE / "bench_latency_out_setB", "C": HERE / "bench_latency_out_setC"}
 SHIPPED = HERE.parent / "latency_tables" / "hosts" / "intel-xeon-family6-model167"
 DEV_SETS = {"F": HERE / "bench_latency_out_host3", "G": HERE / "bench_latency_out_host3g",
             "H": HERE / "bench_latency_out_host3h"}
@@ -86,6 +91,42 @@ def scores(tid: str) -> dict[str, Any]:
             if cand else 0}
     return {"table": tid, "content_hash": cals["candidate"].content_hash,
             "shipped_hash": cals["shipped"].content_hash, "per_resolution": rows}
+
+
+def host1_scores(tid: str) -> dict[str, Any]:
+    """The host-1 table refitted without and with key scales, on sets B and C."""
+    fits = {}
+    for name, on in (("off", False), ("on", True)):
+        fits[name] = read_table(HOST1 / f"{tid}.json")
+        refit_calibration(fits[name], key_scales=on)
+    cal = fits["on"].calibration
+    rows: dict[str, Any] = {}
+    for label, folder in HOST1_SETS.items():
+        csvs = sorted(folder.glob(f"run*/validate_{tid}.csv"))
+        scored = {name: score_runs(t, csvs) for name, t in fits.items()}
+        for res, g in scored["on"]["per_resolution"].items():
+            row = rows.setdefault(res, {"ridge": cal.meta["key_scales"].get(res, {}).get("ridge")
+                                        if cal else None, "sets": {}})
+            row["sets"][label] = {"runs": len(csvs), "off": scored["off"]["per_resolution"][res][
+                "model"], "on": g["model"]}
+    return {"table": tid, "per_resolution": rows}
+
+
+def render_host1(results: list[dict[str, Any]]) -> str:
+    lines = ["The host-1 default tables (`latency_tables/`, built on the AMD host), refitted on "
+             "their own 80 calibration networks per resolution without → with key scales (no "
+             "new networks), scored on the runs recorded on host 1 for sets B and C (within "
+             "±10% / τ). Not shipped: they cannot be validated on this host.", "",
+             "| table (host 1) | res | key-scale ridge chosen | set B: runs, off → on | set C: "
+             "runs, off → on |", "|---|---|---|---|---|"]
+    for r in results:
+        for res in sorted(r["per_resolution"], key=int):
+            g = r["per_resolution"][res]
+            cells = [f"{s['runs']}, {short(s['off'])} → {short(s['on'])}"
+                     for s in g["sets"].values()]
+            ridge = "off" if g["ridge"] is None else format(g["ridge"], "g")
+            lines.append(f"| `{r['table']}` | {res} | {ridge} | {' | '.join(cells)} |")
+    return "\n".join(lines)
 
 
 def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,10 +176,11 @@ def main() -> None:
     rule = verdict(results)
     runs = [{**row, "table": f"{t} (candidate)"} for t in tids
             for row in per_run(str(OUT / "tables" / f"{t}.json"), runs_of(t, OUT))]
+    host1 = [host1_scores(t) for t in TABLES]
     publish(args, "latency_tables_host3i", "Latency tables (`experiments/bench_latency_host3i.py`): "
             "set I, key scales on fresh networks",
-            {"tables": results, "rule": rule, "per_run": runs}, render(results, rule),
-            render_per_run(runs, "set I"))
+            {"tables": results, "rule": rule, "per_run": runs, "host1": host1},
+            render(results, rule), render_per_run(runs, "set I"), render_host1(host1))
 
 
 if __name__ == "__main__":
