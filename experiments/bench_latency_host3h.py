@@ -26,7 +26,8 @@ from nas.latency import read_table
 from nas.latency._runs import score_runs
 
 HERE = Path(__file__).resolve().parent
-TABLE_DIR = HERE.parent / "latency_tables" / "hosts" / "intel-xeon-family6-model167"
+# The host-3 variants as shipped until set I: the set F build, byte-identical.
+TABLE_DIR = HERE / "bench_latency_out_host3" / "tables"
 SETS = {"F": HERE / "bench_latency_out_host3", "G": HERE / "bench_latency_out_host3g",
         "H": HERE / "bench_latency_out_host3h"}
 
