@@ -11,7 +11,7 @@ from test_latency_table import make_table, sample_archs
 
 from nas._errors import NasError
 from nas.arch import Arch
-from nas.latency import Calibration, fit_calibration, read_table
+from nas.latency import Calibration, LatencyTable, fit_calibration, read_table
 from nas.latency._calibration import MIN_KEY_CV_GAIN
 from nas.latency._networks import NetItem, feature_matrix, key_matrix, refit_calibration
 
@@ -21,7 +21,8 @@ HOST3_ORT_V2 = (ROOT / "experiments" / "bench_latency_out_host3" / "tables"
                 / "cpu_onnxruntime_mobilenet_v2.json")
 
 
-def _planted(n: int, effect: float, seed: int = 0):
+def _planted(n: int, effect: float, seed: int = 0) -> tuple[
+        LatencyTable, list[NetItem], np.ndarray, np.ndarray, tuple[np.ndarray, list[str]], list[str]]:
     """A fake-timed table, ``n`` networks, and latencies that are the plain sum plus a constant,
     with the blocks of five common keys costing ``1 + effect`` times their isolated ms."""
     table = make_table((224,))
