@@ -22,6 +22,7 @@ Writes the ``latency_tables_host3i`` section of ``experiments/RESULTS.md``. No m
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from bench_latency_host2 import (
 from bench_latency_setb import per_run, render_per_run
 
 from nas.latency import LatencyTable, read_table
-from nas.latency._networks import refit_calibration
+from nas.latency._networks import calibration_items, refit_calibration
 from nas.latency._runs import score_runs
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +74,7 @@ def scores(tid: str) -> dict[str, Any]:
     dev = {s: {name: score_runs(t, [r / f"validate_{tid}.csv" for r in runs_of(tid, folder)])
                for name, t in cals.items()} for s, folder in DEV_SETS.items()}
     cand = cals["candidate"].calibration
+    networks = Counter(it.arch.resolution for it in calibration_items(cals["candidate"])[0])
     rows = {}
     for res, g in on_i["candidate"]["per_resolution"].items():
         choice = cand.meta.get("key_scales", {}).get(res, {}) if cand else {}
@@ -89,8 +91,7 @@ def scores(tid: str) -> dict[str, Any]:
             "ridge": choice.get("ridge"),
             "cv": (cv.get("off"), cv.get(str(choice.get("ridge")))),
             "keys": len(cand.scales_for(int(res))) if cand else 0,
-            "calibration_networks": sum(1 for s in cand.samples if f":r{res}:" in s["arch"])
-            if cand else 0}
+            "calibration_networks": networks[int(res)]}
     return {"table": tid, "content_hash": cals["candidate"].content_hash,
             "shipped_hash": cals["shipped"].content_hash, "per_resolution": rows}
 
