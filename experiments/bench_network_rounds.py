@@ -33,6 +33,13 @@ from nas.latency._anchor import table_anchors
 from nas.latency._networks import STREAM_VALIDATION, measure_items, sample_items, table_settings
 from nas.latency._validate import accuracy
 
+FINDINGS = (
+    "- At 32 px (host 1), 20 rounds instead of 6 raised pass vs pass τ by 0.02-0.31: the "
+    "default became 20.\n"
+    "- At 224 px (host 3, mobilenet_v2), 60 rounds instead of 20 raised pass vs pass τ by "
+    "0.02-0.05 (0.753 → 0.798 torch, 0.793 → 0.812 onnxruntime) at 2.4-2.9× the time: the "
+    "pass-to-pass noise there is mostly not too few samples, and the default stays 20; more "
+    "runs (`--passes`, or several runs combined with `--from-csv`) average it out instead.")
 RUNS = Path(__file__).resolve().parent / "bench_network_rounds_out" / "runs.json"
 
 
@@ -86,7 +93,7 @@ def table_rows(tid: str, resolution: int, n: int, reps: int, rounds: list[int],
 def render_row(rec: dict[str, Any]) -> str:
     secs = rec.get("s_per_network_pass")
     probe = " (probe)" if rec.get("source") else ""
-    return (f"| {rec['utc']}{probe} | `{rec['table']}` | {rec['resolution']} | {rec['networks']} "
+    return (f"| {rec['utc']}{probe}, {rec['kernel'].rsplit('-', 1)[-1]} | `{rec['table']}` | {rec['resolution']} | {rec['networks']} "
             f"| {rec['rounds']} | {rec['passes']} | {rec['pass_tau']:.3f} "
             f"| {rec['pass_diff_pct']:.1f} | {rec['table_tau']:.3f} "
             f"| {rec['table_within_10pct']:.0%} | {'—' if secs is None else f'{secs:.2f}'} |")
@@ -121,12 +128,14 @@ def main() -> None:
         "shipped table against one pass (mean over passes). Every run is kept (this VM's load "
         f"changes from minute to minute; hosts: Linux {', '.join(kernels)}); rows in run order, "
         "from `experiments/bench_network_rounds_out/runs.json`; '(probe)' marks the run of the "
-        "ad-hoc script this one grew from (same networks and measuring calls).\n\n"
+        "ad-hoc script this one grew from (same networks and measuring calls). Each run "
+        "scores the table variant its host picks (v782: host 1, the default tables; "
+        "v1300: host 3, `latency_tables/hosts/intel-xeon-family6-model167/`).\n\n"
         "| run | table | res | networks | rounds | passes | pass vs pass: τ "
         "| pass vs pass: diff % | table vs a pass: τ | table vs a pass: within ±10% "
         "| s per network per pass |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
-        + "\n".join(render_row(r) for r in records))
+        + "\n".join(render_row(r) for r in records) + "\n\n" + FINDINGS)
     write_section("network_rounds", "Whole-network timing: how many rounds", body)
 
 
