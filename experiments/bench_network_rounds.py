@@ -93,7 +93,9 @@ def table_rows(tid: str, resolution: int, n: int, reps: int, rounds: list[int],
 def render_row(rec: dict[str, Any]) -> str:
     secs = rec.get("s_per_network_pass")
     probe = " (probe)" if rec.get("source") else ""
-    return (f"| {rec['utc']}{probe}, {rec['kernel'].rsplit('-', 1)[-1]} | `{rec['table']}` | {rec['resolution']} | {rec['networks']} "
+    kernel = rec["kernel"].rsplit("-", 1)[-1]
+    return (f"| {rec['utc']}{probe}, {kernel} | `{rec['table']}` | {rec['resolution']} "
+            f"| {rec['networks']} "
             f"| {rec['rounds']} | {rec['passes']} | {rec['pass_tau']:.3f} "
             f"| {rec['pass_diff_pct']:.1f} | {rec['table_tau']:.3f} "
             f"| {rec['table_within_10pct']:.0%} | {'—' if secs is None else f'{secs:.2f}'} |")
