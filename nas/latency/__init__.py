@@ -24,7 +24,8 @@ from nas.latency._registry import (
     table_dirs,
     table_paths,
 )
-from nas.latency._table import SCHEMA_VERSION, LatencyTable, read_table, table_from_dict
+from nas.latency._table import SCHEMA_VERSION, LatencyTable
+from nas.latency._table_file import read_table, table_from_dict
 
 __all__ = [
     "FEATURES",

@@ -40,7 +40,8 @@ from nas.latency._entry import Entry
 from nas.latency._enumerate import enumerate_blocks
 from nas.latency._fingerprint import device_fingerprint, fingerprint_mismatches
 from nas.latency._settings import Settings
-from nas.latency._table import LatencyTable, read_table
+from nas.latency._table import LatencyTable
+from nas.latency._table_file import read_table
 from nas.space import SearchSpace, space_dirs
 
 

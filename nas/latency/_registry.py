@@ -20,7 +20,8 @@ from typing import Any
 
 from nas._errors import NasError
 from nas.latency._fingerprint import cpu_device, fingerprint_mismatches
-from nas.latency._table import LatencyTable, read_table
+from nas.latency._table import LatencyTable
+from nas.latency._table_file import read_table
 
 SHIPPED_TABLES = Path(__file__).resolve().parents[2] / "latency_tables"
 HOSTS_DIR = "hosts"
