@@ -40,6 +40,7 @@ FINDINGS = (
     "0.02-0.05 (0.753 → 0.798 torch, 0.793 → 0.812 onnxruntime) at 2.4-2.9× the time: the "
     "pass-to-pass noise there is mostly not too few samples, and the default stays 20; more "
     "runs (`--passes`, or several runs combined with `--from-csv`) average it out instead.")
+
 RUNS = Path(__file__).resolve().parent / "bench_network_rounds_out" / "runs.json"
 
 
