@@ -308,18 +308,19 @@ def fit_calibration(
     chosen: dict[str, Any] = {}
     for r in sorted(set(res.tolist())):
         mask = res == r
+        if keys is not None and mask.sum() >= MIN_KEY_NETWORKS:
+            used = np.flatnonzero(keys[0][mask].any(axis=0))  # the keys networks at r contain
+            k = keys[0][mask][:, used]
+            ridge, scores = choose_key_ridge(x[mask], y[mask], k)
+            chosen[str(r)] = {"ridge": ridge,
+                              "cv_tau": {n: round(v, 4) for n, v in scores.items()}}
+            if ridge is not None:
+                coef = fit_coefficients(x[mask], y[mask], keys=k, key_ridge=ridge)
+                groups[str(r)] = coef[:len(NEUTRAL)]
+                scales[str(r)] = {keys[1][j]: float(g) for j, g in
+                                  zip(used.tolist(), coef[len(NEUTRAL):], strict=True)}
+                continue
         groups[str(r)] = fit_coefficients(x[mask], y[mask])
-        if keys is None or mask.sum() < MIN_KEY_NETWORKS:
-            continue
-        used = np.flatnonzero(keys[0][mask].any(axis=0))  # the keys networks at r contain
-        k = keys[0][mask][:, used]
-        ridge, scores = choose_key_ridge(x[mask], y[mask], k)
-        chosen[str(r)] = {"ridge": ridge, "cv_tau": {n: round(v, 4) for n, v in scores.items()}}
-        if ridge is not None:
-            coef = fit_coefficients(x[mask], y[mask], keys=k, key_ridge=ridge)
-            groups[str(r)] = coef[:len(NEUTRAL)]
-            scales[str(r)] = {keys[1][j]: float(g)
-                              for j, g in zip(used.tolist(), coef[len(NEUTRAL):], strict=True)}
     if keys is not None:
         meta = {**meta, "key_scales": chosen}
     return Calibration(groups, tuple(samples), dict(meta), key_scales=scales)

@@ -50,6 +50,11 @@ _LOWER_CACHE_MAX = 200_000
 _WEIGHTS = FEATURES.index("mb:weights")
 
 
+def _isolated_ms(rows: np.ndarray) -> np.ndarray:
+    """Per feature-matrix row: the block's isolated ms (its per-kind columns hold it)."""
+    return rows[:, :len(KINDS)].sum(axis=1)
+
+
 class LatencyTable:
     """Block key -> latency entry, with the device it was measured on and an optional calibration.
 
@@ -343,7 +348,7 @@ class LatencyTable:
         extra = self._key_extra.get(resolution)
         if extra is None or len(extra) != len(rows):  # rows appended for approximated keys
             g = np.array([scales.get(k, 0.0) for k in self._keys])
-            extra = self._key_extra[resolution] = rows[:, :len(KINDS)].sum(axis=1) * g
+            extra = self._key_extra[resolution] = _isolated_ms(rows) * g
         return extra
 
     def _predict_rows(self, idx: np.ndarray, resolution: int, approximated: Sequence[str],
@@ -400,7 +405,8 @@ class LatencyTable:
         row_res = np.repeat(res, lengths)
         for r in np.unique(res):
             coefs[res == r] = self._coef(int(r))
-            extra[row_res == r] = self._extra(int(r))[flat[row_res == r]]
+            sel = row_res == r
+            extra[sel] = self._extra(int(r))[flat[sel]]
         return np.einsum("ij,ij->i", feats, coefs) + np.add.reduceat(extra, starts)
 
     def features(self, arch: Arch, *, classes: int = 1000, in_channels: int = 3,
@@ -413,7 +419,7 @@ class LatencyTable:
                  ) -> tuple[list[str], np.ndarray]:
         """The block keys of ``arch`` in order and each block's isolated ms (the statistic)."""
         idx, _ = self._lower(arch, classes, in_channels, False)
-        return [self._keys[i] for i in idx.tolist()], self._matrix()[idx, :len(KINDS)].sum(axis=1)
+        return [self._keys[i] for i in idx.tolist()], _isolated_ms(self._matrix()[idx])
 
     def naive_many(self, archs: Sequence[Arch], *, classes: int = 1000, in_channels: int = 3,
                    approximate: bool = False) -> np.ndarray:
