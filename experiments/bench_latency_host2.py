@@ -41,6 +41,13 @@ def runs_of(tid: str, out: Path = OUT) -> list[Path]:
     return [r for r in sorted(out.glob("run*")) if (r / f"validate_{tid}.csv").exists()]
 
 
+def runs_alone(tids: list[str], table_dir: Path, out: Path, label: str) -> list[dict[str, Any]]:
+    """Each run under ``out`` of each table ``table_dir/<tid>.json`` alone (:func:`per_run`),
+    the table named ``"<tid> (<label>)"``."""
+    return [{**row, "table": f"{t} ({label})"} for t in tids
+            for row in per_run(str(table_dir / f"{t}.json"), runs_of(t, out))]
+
+
 def scores(tid: str) -> dict[str, Any]:
     """Per resolution: the host-2 table and the shipped one on the host-2 runs combined."""
     host2 = read_table(OUT / "tables" / f"{tid}.json")
@@ -161,8 +168,7 @@ def main() -> None:
     args = section_args(__doc__)
     results = [scores(t) for t in TABLES]
     builds = {t: build_times(t) for t in TABLES}
-    runs = [{**row, "table": f"{t} (built here)"} for t in TABLES
-            for row in per_run(str(OUT / "tables" / f"{t}.json"), runs_of(t))]
+    runs = runs_alone(TABLES, OUT / "tables", OUT, "built here")
     publish(args, "latency_tables_host2", "Latency tables (`experiments/bench_latency_host2.py`): "
             "the four CPU tables built, calibrated and tested on a second host",
             {"tables": results, "builds": builds, "per_run": runs},

@@ -31,11 +31,12 @@ from bench_latency_host2 import (
     build_times,
     fig,
     render_builds,
+    runs_alone,
     runs_of,
     score_rows,
     set_intro,
 )
-from bench_latency_setb import per_run, render_per_run
+from bench_latency_setb import render_per_run
 
 from nas.latency import LatencyTable, load_table, read_table
 from nas.latency._calibration import FEATURES, fit_calibration
@@ -104,8 +105,7 @@ def main() -> None:
     tables = [t for t in TABLES if runs_of(t, OUT)]
     results = [scores(t) for t in tables]
     builds = {t: build_times(t, OUT) for t in tables}
-    runs = [{**row, "table": f"{t} (built here)"} for t in tables
-            for row in per_run(str(OUT / "tables" / f"{t}.json"), runs_of(t, OUT))]
+    runs = runs_alone(tables, OUT / "tables", OUT, "built here")
     publish(args, "latency_tables_host3", "Latency tables (`experiments/bench_latency_host3.py`): "
             "the four CPU tables built, calibrated and tested on a third host (Intel)",
             {"tables": results, "builds": builds, "per_run": runs},

@@ -30,12 +30,13 @@ from bench_latency_host2 import (
     fig,
     plan_rule,
     rule_sentence,
+    runs_alone,
     runs_of,
     score_rows,
     set_intro,
     short,
 )
-from bench_latency_setb import per_run, render_per_run
+from bench_latency_setb import render_per_run
 
 from nas.blocks import arch_to_blocks
 from nas.latency import LatencyTable, read_table
@@ -152,8 +153,7 @@ def main() -> None:
     tables = [t for t in TABLES if runs_of(t, OUT)]
     results = [scores(t) for t in tables]
     verdict = decision(results)
-    runs = [{**row, "table": f"{t} (host 3)"} for t in tables
-            for row in per_run(str(TABLE_DIR / f"{t}.json"), runs_of(t, OUT))]
+    runs = runs_alone(tables, TABLE_DIR, OUT, "host 3")
     publish(args, "latency_tables_host3g", "Latency tables (`experiments/bench_latency_host3g.py`): "
             "set G, a second fresh test of the host-3 tables, and the network-MACs calibration "
             "feature", {"tables": results, "decision": verdict, "per_run": runs},

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 from _results import publish, section_args
-from bench_latency_host2 import TABLES, fig, runs_of, score_rows, set_intro, short
-from bench_latency_setb import per_run, render_per_run
+from bench_latency_host2 import TABLES, fig, runs_alone, runs_of, score_rows, set_intro, short
+from bench_latency_setb import render_per_run
 
 from nas.latency import read_table
 from nas.latency._runs import score_runs
@@ -71,8 +71,7 @@ def main() -> None:
     args = section_args(__doc__)
     tables = [t for t in TABLES if runs_of(t, SETS["H"])]
     results = [scores(t) for t in tables]
-    runs = [{**row, "table": f"{t} (host 3)"} for t in tables
-            for row in per_run(str(TABLE_DIR / f"{t}.json"), runs_of(t, SETS["H"]))]
+    runs = runs_alone(tables, TABLE_DIR, SETS["H"], "host 3")
     publish(args, "latency_tables_host3h", "Latency tables (`experiments/bench_latency_host3h.py`): "
             "set H, a third fresh test of the shipped host-3 tables",
             {"tables": results, "per_run": runs}, render(results), render_per_run(runs, "set H"))

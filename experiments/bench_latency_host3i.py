@@ -33,12 +33,13 @@ from bench_latency_host2 import (
     fig,
     plan_rule,
     rule_sentence,
+    runs_alone,
     runs_of,
     score_rows,
     set_intro,
     short,
 )
-from bench_latency_setb import per_run, render_per_run
+from bench_latency_setb import render_per_run
 
 from nas.latency import LatencyTable, read_table
 from nas.latency._networks import calibration_items, refit_calibration
@@ -177,8 +178,7 @@ def main() -> None:
     tids = [t for t in TABLES if runs_of(t, OUT)]
     results = [scores(t) for t in tids]
     rule = verdict(results)
-    runs = [{**row, "table": f"{t} (candidate)"} for t in tids
-            for row in per_run(str(OUT / "tables" / f"{t}.json"), runs_of(t, OUT))]
+    runs = runs_alone(tids, OUT / "tables", OUT, "candidate")
     host1 = [host1_scores(t) for t in TABLES]
     publish(args, "latency_tables_host3i", "Latency tables (`experiments/bench_latency_host3i.py`): "
             "set I, key scales on fresh networks",

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 from _results import publish, section_args
-from bench_latency_host2 import TABLES, fig, runs_of, score_rows, set_intro, short
-from bench_latency_setb import per_run, render_per_run
+from bench_latency_host2 import TABLES, fig, runs_alone, runs_of, score_rows, set_intro, short
+from bench_latency_setb import render_per_run
 
 from nas.latency import read_table
 from nas.latency._runs import score_runs
@@ -98,8 +98,7 @@ def main() -> None:
     tids = [t for t in TABLES if runs_of(t, OUT)]
     results = [scores(t) for t in tids]
     count = tally(results)
-    runs = [{**row, "table": f"{t} (host 3)"} for t in tids
-            for row in per_run(str(SHIPPED / f"{t}.json"), runs_of(t, OUT))]
+    runs = runs_alone(tids, SHIPPED, OUT, "host 3")
     publish(args, "latency_tables_host3j", "Latency tables (`experiments/bench_latency_host3j.py`): "
             "set J, a fresh test of the host-3 tables shipped since set I",
             {"tables": results, "tally": count, "per_run": runs}, render(results, count),
