@@ -38,7 +38,8 @@ TABLES = ("cpu_onnxruntime_mobilenet_v3", "cpu_torch_mobilenet_v3", "cpu_torch_m
 
 def runs_of(tid: str, out: Path = OUT) -> list[Path]:
     """The run folders under ``out`` that hold a validation CSV of ``tid``."""
-    return [r for r in sorted(out.glob("run*")) if (r / f"validate_{tid}.csv").exists()]
+    runs = [r for r in out.glob("run*") if (r / f"validate_{tid}.csv").exists()]
+    return sorted(runs, key=lambda r: (len(r.name), r.name))  # run10 after run9
 
 
 def runs_alone(tids: list[str], table_dir: Path, out: Path, label: str) -> list[dict[str, Any]]:

@@ -36,6 +36,7 @@ from nas.latency import load_table
 from nas.latency._entry import Entry
 from nas.latency._networks import calibration_items
 from nas.latency._runs import align_runs, measured_column
+from nas.latency._table import LatencyTable
 from nas.latency._validate import accuracy, score_networks
 
 ROOT = Path(__file__).resolve().parent
@@ -88,9 +89,11 @@ def jackknife(pred: np.ndarray, logs: np.ndarray, seed: int, subsets: int) -> di
     return {f"{s} {m}": se([f[s][m]["inf"] for f in fits]) for s in SCORES for m in MODELS}
 
 
-def score_table(table_id: str, runs: list[Path], seed: int, subsets: int) -> dict[str, Any]:
-    table = load_table(table_id)
-    aligned = align_runs(table, [r / f"validate_{table_id}.csv" for r in runs])
+def score_table(table: LatencyTable, runs: list[Path], seed: int, subsets: int
+                ) -> dict[str, Any]:
+    """Per resolution, :func:`extrapolate` and :func:`jackknife` of ``table`` and of the FLOPs
+    baseline on the validation CSVs of ``table`` in the folders ``runs``."""
+    aligned = align_runs(table, [r / f"validate_{table.id}.csv" for r in runs])
     items, logs = aligned.items, np.log(aligned.times[measured_column(table)])
     combined = [Entry(min=float(v), median=float(v)) for v in np.exp(logs.mean(axis=0))]
     cal_items, cal_entries = calibration_items(table)
@@ -102,7 +105,7 @@ def score_table(table_id: str, runs: list[Path], seed: int, subsets: int) -> dic
         rows[str(r)] = {name: {**extrapolate(p[m], logs[:, m], seed, subsets),
                                "se": jackknife(p[m], logs[:, m], seed, subsets)}
                         for name, p in (("model", pred), ("flops", flops))}
-    return {"table": table_id, "content_hash": table.content_hash, "runs": len(runs),
+    return {"table": table.id, "content_hash": table.content_hash, "runs": len(runs),
             "per_resolution": rows}
 
 
@@ -157,7 +160,7 @@ def main() -> None:
     ap.add_argument("--no-results", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args()
     runs = [Path(r) for r in args.runs]
-    results = [score_table(t, runs, args.seed, args.subsets) for t in args.tables]
+    results = [score_table(load_table(t), runs, args.seed, args.subsets) for t in args.tables]
     print(json.dumps(results, indent=1))
     if not args.no_results:
         write_section(SECTION, "Latency tables (`experiments/bench_latency_noise_free.py`): "
