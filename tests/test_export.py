@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _search_env import build_fast_table, tiny_space_yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas._errors import NasError
@@ -26,24 +27,8 @@ from nas.models import build_model
 from nas.space import get_space
 from nas.train import TrainConfig
 
-TINY_SPACE = """\
-name: tiny_export
-description: three-stage space for export and training tests
-resolution: [16]
-width: 1.0
-channel_divisor: 8
-se: {ratio: 0.25, base: mid, divisor: 8, gate: hsigmoid, act: relu}
-stem: {out: 8, kernel: 3, stride: 2, act: hswish}
-stages:
-  - {out: 8, stride: 1, act: relu, depth: 1, kernel: 3, expand: 1}
-  - {out: 16, stride: 2, act: relu, depth: [1, 2], kernel: [3, 5], expand: [2, 4], skip: true}
-  - {out: 24, stride: 2, act: hswish, depth: [1, 2], kernel: 3, expand: 3, se: [false, true]}
-head:
-  - {kind: conv, out: 64, act: hswish}
-  - {kind: pool}
-  - {kind: fc, out: 96, act: hswish}
-  - {kind: classifier}
-"""
+TINY_SPACE = tiny_space_yaml("tiny_export", "three-stage space for export and training tests",
+                             width="1.0", fc_head=True)
 TINY_ARCH = "tiny_export:r16:w1|c8:k3e1|c16:k5e4,skip|c24:k3e3_se,k3e3"
 SMALL_V3 = ("mobilenet_v3:r32:w1|c16:k3e1|c24:k3e3,k5e4|c40:k3e3_se,k3e3_se|c80:k3e3,k3e6"
             "|c112:k3e3_se,k3e3_se|c160:k5e3_se,k3e3_se")
@@ -61,11 +46,7 @@ def tiny_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_table(tiny_space: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real latency table of the tiny space, measured here with minimal timing."""
-    out = tmp_path_factory.mktemp("tables") / "tiny_export_cpu.json"
-    assert main(["lut", "build", "--space", str(tiny_space), "--out", str(out), "--classes", "10",
-                 "--in-channels", "1", "--rounds", "2", "--round-ms", "1", "--threads", "1",
-                 "--no-progress"]) == 0
-    return out
+    return build_fast_table(tiny_space, tmp_path_factory.mktemp("tables") / "tiny_export_cpu.json")
 
 
 @pytest.fixture(scope="module")

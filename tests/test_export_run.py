@@ -8,28 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _search_env import build_fast_table, tiny_space_yaml
 
 from nas._errors import NasError
 from nas.cli._main import main
 from nas.export import export_run, read_export
 from nas.search import SearchConfig, load_run, run_search
 
-TINY_SPACE = """\
-name: tiny_run
-description: three-stage space for run-export tests
-resolution: [16]
-channel_divisor: 8
-se: {ratio: 0.25, base: mid, divisor: 8, gate: hsigmoid, act: relu}
-stem: {out: 8, kernel: 3, stride: 2, act: hswish}
-stages:
-  - {out: 8, stride: 1, act: relu, depth: 1, kernel: 3, expand: 1}
-  - {out: 16, stride: 2, act: relu, depth: [1, 2], kernel: [3, 5], expand: [2, 4], skip: true}
-  - {out: 24, stride: 2, act: hswish, depth: [1, 2], kernel: 3, expand: 3, se: [false, true]}
-head:
-  - {kind: conv, out: 64, act: hswish}
-  - {kind: pool}
-  - {kind: classifier}
-"""
+TINY_SPACE = tiny_space_yaml("tiny_run", "three-stage space for run-export tests")
 TABLE = "tiny_run_cpu"
 LAT = f"latency:{TABLE}"
 
@@ -42,10 +28,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (root / "tables").mkdir()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
-        assert main(["lut", "build", "--space", str(root / "tiny_run.yaml"), "--out",
-                     str(root / "tables" / f"{TABLE}.json"), "--classes", "10", "--in-channels",
-                     "1", "--rounds", "2", "--round-ms", "1", "--threads", "1",
-                     "--no-progress"]) == 0
+        build_fast_table(root / "tiny_run.yaml", root / "tables" / f"{TABLE}.json")
         yield root
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _search_env import build_fast_table, tiny_space_yaml
 
 from nas._errors import NasError
 from nas.arch import Arch
@@ -32,22 +33,7 @@ from nas.train import (
     train,
 )
 
-TINY_SPACE = """\
-name: tiny_train
-description: three-stage space for training tests
-resolution: [16]
-channel_divisor: 8
-se: {ratio: 0.25, base: mid, divisor: 8, gate: hsigmoid, act: relu}
-stem: {out: 8, kernel: 3, stride: 2, act: hswish}
-stages:
-  - {out: 8, stride: 1, act: relu, depth: 1, kernel: 3, expand: 1}
-  - {out: 16, stride: 2, act: relu, depth: [1, 2], kernel: [3, 5], expand: [2, 4], skip: true}
-  - {out: 24, stride: 2, act: hswish, depth: [1, 2], kernel: 3, expand: 3, se: [false, true]}
-head:
-  - {kind: conv, out: 64, act: hswish}
-  - {kind: pool}
-  - {kind: classifier}
-"""
+TINY_SPACE = tiny_space_yaml("tiny_train", "three-stage space for training tests")
 TINY_ARCH = "tiny_train:r16:w1|c8:k3e1|c16:k5e4,k3e2|c24:k3e3_se,k3e3"
 DIGITS_V3 = ("mobilenet_v3:r16:w1|c16:k3e1|c24:k3e3,k3e3|c40:k3e3_se,k3e3_se|c80:k3e3,k3e3"
              "|c112:k3e3_se,k3e3_se|c160:k3e3_se,k3e3_se")
@@ -63,11 +49,7 @@ def tiny_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_table(tiny_space: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("tables") / "tiny_train_cpu.json"
-    assert main(["lut", "build", "--space", str(tiny_space), "--out", str(out), "--classes", "10",
-                 "--in-channels", "1", "--rounds", "2", "--round-ms", "1", "--threads", "1",
-                 "--no-progress"]) == 0
-    return out
+    return build_fast_table(tiny_space, tmp_path_factory.mktemp("tables") / "tiny_train_cpu.json")
 
 
 def _export(tmp: Path, spec: str, tables: list[str] | None = None, **config: object) -> Path:
