@@ -3,33 +3,22 @@ it compares with the latency tables' predictions recorded in an export."""
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from nas.latency._fingerprint import cpu_model as cpu_name
 from nas.space import SearchSpace
 
 # With reference networks, the runs alternate between the model and each reference in this many
 # rounds: a shared machine's speed changes from minute to minute, and every network should see
 # the same minutes.
 _ROUNDS = 10
-
-
-def cpu_name() -> str:
-    """The CPU model name (``/proc/cpuinfo``), or what ``platform`` knows."""
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        for line in info.read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown cpu"
 
 
 @contextmanager
