@@ -52,6 +52,11 @@ def scores(tid: str) -> dict[str, Any]:
             "before_hash": before.content_hash, "per_resolution": rows}
 
 
+def meets(m: dict[str, Any]) -> bool:
+    """Both of the issue's targets: >= 95% within ±10% and τ >= 0.9."""
+    return m["within_10pct"] >= 0.95 and m["kendall_tau"] >= 0.9
+
+
 def tally(results: list[dict[str, Any]]) -> dict[str, Any]:
     """Rows meeting both targets (>= 95% within ±10%, τ >= 0.9), per table and set, and the τ
     change from the tables shipped before set I to the shipped ones, on set J."""
@@ -63,7 +68,7 @@ def tally(results: list[dict[str, Any]]) -> dict[str, Any]:
             change.append(g["model"]["kendall_tau"] - g["before"]["kendall_tau"])
             for name, m in (("shipped_j", g["model"]), ("before_j", g["before"]),
                             ("shipped_i", g["set_i"])):
-                out[name] += m["within_10pct"] >= 0.95 and m["kendall_tau"] >= 0.9
+                out[name] += meets(m)
     if change:
         out["tau_change"] = {"mean": float(np.mean(change)), "min": min(change),
                              "max": max(change)}

@@ -20,7 +20,7 @@ from typing import Any
 from _results import publish, section_args
 from bench_latency_host2 import TABLES, fig, runs_alone, runs_of, score_rows, short
 from bench_latency_host3j import OUT as SET_J
-from bench_latency_host3j import SHIPPED
+from bench_latency_host3j import SHIPPED, meets
 from bench_latency_noise_free import score_table
 from bench_latency_setb import render_per_run
 
@@ -30,11 +30,6 @@ from nas.latency._runs import score_runs
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "bench_latency_out_host3j_more"
 SUBSETS, SEED = 40, 0
-
-
-def meets(m: dict[str, Any]) -> bool:
-    """Both of the issue's targets: >= 95% within ±10% and τ >= 0.9."""
-    return m["within_10pct"] >= 0.95 and m["kendall_tau"] >= 0.9
 
 
 def scores(tid: str) -> dict[str, Any]:
