@@ -1,8 +1,8 @@
 """Shared setup of the search, export and training tests: a tiny space file and a latency table
 measured on it here.
 
-The search tests' space has 640 gene assignments (small enough that repeats happen in short searches) and builds
-networks that train on 16x16 digits in well under a second per epoch.
+The search tests' space has 640 gene assignments (small enough that repeats happen in short
+searches) and builds networks that train on 16x16 digits in well under a second per epoch.
 """
 
 from __future__ import annotations
