@@ -44,8 +44,6 @@ from nas.space import SearchSpace, get_space
 
 FORMAT = "hwnas-latency-table"
 SCHEMA_VERSION = 1
-_TOP_FIELDS = ("format", "schema_version", "device", "measurement", "spaces", "resolutions",
-               "configs", "source", "citation", "notes", "space_files", "entries", "calibration")
 _LOWER_CACHE_MAX = 200_000
 _WEIGHTS = FEATURES.index("mb:weights")
 

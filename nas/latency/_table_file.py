@@ -13,7 +13,11 @@ from nas._errors import NasError
 from nas.blocks import Block
 from nas.latency._calibration import Calibration
 from nas.latency._entry import Entry
-from nas.latency._table import _TOP_FIELDS, FORMAT, SCHEMA_VERSION, LatencyTable
+from nas.latency._table import FORMAT, SCHEMA_VERSION, LatencyTable
+
+# The fields a table file may hold: any other is refused, so that a misspelt one is not dropped.
+_TOP_FIELDS = ("format", "schema_version", "device", "measurement", "spaces", "resolutions",
+               "configs", "source", "citation", "notes", "space_files", "entries", "calibration")
 
 
 def table_from_dict(data: Any, *, path: str | Path | None = None, table_id: str | None = None
