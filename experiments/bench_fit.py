@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from _results import write_section
 
+from nas.latency._validate import accuracy
 from nas.lutkit import (
     FitOptions,
     fit_table,
@@ -72,6 +73,11 @@ def baseline_drift_corrected(meas, column: str, seed: int, window: int) -> float
         pred = layer_op_baseline(archs, y / d, train, every)
         d = session_drift(y / np.maximum(pred, 1e-12), known, window)
     return float(np.mean(np.abs(pred[test] * d[test] / y[test] - 1) <= 0.1))
+
+
+def within(y: np.ndarray, pred: np.ndarray) -> float:
+    """The fraction of ``pred`` within ±10% of ``y``."""
+    return float(accuracy(pred, y)["within_10pct"])
 
 
 def fmt(x: float | None, digits: int = 3) -> str:

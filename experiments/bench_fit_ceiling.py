@@ -32,20 +32,15 @@ from typing import Any
 
 import numpy as np
 from _results import write_section
-from bench_fit import FILES, QUOTED, fmt
+from bench_fit import FILES, QUOTED, fmt, within
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from nas.latency._validate import accuracy
 from nas.lutkit import fit_table, layer_op_baseline, read_measurements, sources_dir, split_rows
 
 ALPHAS = (1.0, 10.0, 100.0, 1000.0)
 # (learning rate, trees, leaves); None: no correction
 TREES: tuple[tuple[float, int, int] | None, ...] = (
     None, (0.05, 100, 7), (0.05, 300, 7), (0.05, 300, 15), (0.02, 500, 15))
-
-
-def within(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(accuracy(pred, y)["within_10pct"])
 
 
 def pair_features(archs: Sequence[Any]) -> np.ndarray:

@@ -18,18 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 from _results import write_section
-from bench_fit import FILES, QUOTED, fmt
+from bench_fit import FILES, QUOTED, fmt, within
 
-from nas.latency._validate import accuracy
 from nas.lutkit import layer_op_baseline, read_measurements, sources_dir
 
 TRAIN_SIZES = (50, 100, 200, 900)
 DRAWS = 3
 CLOSE = 0.03  # a protocol "gives" a quoted figure if it lands this close to it
-
-
-def within(y: np.ndarray, pred: np.ndarray) -> float:
-    return float(accuracy(pred, y)["within_10pct"])
 
 
 def column_row(fmt_name: str, column: str) -> tuple[str, float]:
