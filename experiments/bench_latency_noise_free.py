@@ -32,11 +32,10 @@ from typing import Any
 import numpy as np
 from _results import use_host1_tables, write_section
 
-from nas.latency import load_table
+from nas.latency import LatencyTable, load_table
 from nas.latency._entry import Entry
 from nas.latency._networks import calibration_items
 from nas.latency._runs import align_runs, measured_column
-from nas.latency._table import LatencyTable
 from nas.latency._validate import accuracy, score_networks
 
 ROOT = Path(__file__).resolve().parent
