@@ -59,6 +59,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "refit on all")
     p.add_argument("--resolution", type=int, nargs="+", metavar="R",
                    help="measure networks only for the table's configs at these resolutions")
+    p.add_argument("--add-runs", nargs="+", metavar="CSV",
+                   help="measure nothing: add the networks these validation CSVs (`nas lut "
+                        "validate --out DIR`) measured, combined over the runs, and refit")
+    p.add_argument("--measured-with", metavar="TABLE",
+                   help="with --add-runs: the table the runs validated, for CSVs that do not "
+                        "record their anchor")
     p.add_argument("--key-scales", choices=("auto", "off"), default="auto",
                    help="auto: fit per-key in-network scales at each resolution where "
                         "cross-validation on the calibration networks says they help")
@@ -171,7 +177,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     key_scales = args.key_scales == "auto"
     if args.refit and (args.add or args.resolution):
         raise NasError("--refit measures nothing; --add and --resolution need measuring")
-    if args.refit:
+    added: dict[str, object] = {}
+    if args.add_runs and (args.refit or args.add or args.resolution):
+        raise NasError("--add-runs measures nothing and adds the runs' networks; it does not "
+                       "combine with --refit, --add or --resolution")
+    if args.measured_with and not args.add_runs:
+        raise NasError("--measured-with names the table that validation runs measured; it "
+                       "needs --add-runs")
+    if args.add_runs:
+        from nas.latency import load_table
+        from nas.latency._run_calibration import calibrate_from_runs
+
+        measured_with = load_table(args.measured_with) if args.measured_with else None
+        cal, added = calibrate_from_runs(table, args.add_runs, key_scales=key_scales,
+                                         measured_with=measured_with)
+        path = table.write(target)
+    elif args.refit:
         cal = refit_calibration(table, key_scales=key_scales)
         path = table.write(target)
     else:
@@ -181,6 +202,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                         resolutions=args.resolution, key_scales=key_scales)
     print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
                 "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
+                **({"from_runs": added} if added else {}),
                 "groups": {g: [round(float(v), 6) for v in c] for g, c in cal.groups.items()},
                 "key_scales": {g: {"keys": len(cal.scales_for(int(g))), **choice}
                                for g, choice in cal.meta.get("key_scales", {}).items()}})
