@@ -1,8 +1,9 @@
 """Set J on host 3: the shipped host-3 tables on 50 fresh networks per config.
 
-The host-3 variants in ``latency_tables/hosts/intel-xeon-family6-model167/`` have shipped since
-set I (150 more 32 px calibration networks each and key scales); set I's rule chose them, so set
-I is not an unbiased score of them. ``bench_latency_out_host3j/runs.sh`` validated them, unchanged,
+The host-3 variants in ``latency_tables/hosts/intel-xeon-family6-model167/`` shipped from set I
+to set K (150 more 32 px calibration networks each and key scales; byte-identical copies in
+``bench_latency_out_host3i/tables/``); set I's rule chose them, so set I is not an unbiased score
+of them. ``bench_latency_out_host3j/runs.sh`` validated them, unchanged,
 on 50 new networks per config (seed 2034), 5 runs each; its ``PLAN.md`` was written before any
 run. This script scores, per table and resolution, on the runs combined per network (equal
 weights): set J with the naive sum, the FLOPs baseline and the run vs run τ; the tables shipped
@@ -28,7 +29,9 @@ from nas.latency._runs import score_runs
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "bench_latency_out_host3j"
-SHIPPED = HERE.parent / "latency_tables" / "hosts" / "intel-xeon-family6-model167"
+# The host-3 variants shipped from set I to set K (byte-identical to the set I candidates);
+# the ones shipped since have sets F-I in their calibration and cannot score them.
+SHIPPED = HERE / "bench_latency_out_host3i" / "tables"
 # The host-3 variants shipped before set I: the set F build, byte-identical.
 BEFORE = HERE / "bench_latency_out_host3" / "tables"
 SET_I = HERE / "bench_latency_out_host3i"

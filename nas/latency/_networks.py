@@ -29,6 +29,9 @@ from nas.latency._table import LatencyTable
 # Separate random streams: validation archs never come from the calibration's stream.
 STREAM_CALIBRATION = 0xCA1
 STREAM_VALIDATION = 0x7A1
+# Sample fields a refit keeps as measured (the rest it recomputes from the table): the anchor
+# drift a network was timed at, and how many validation runs its timing combines (--add-runs).
+_SAMPLE_EXTRAS = ("anchor_drift", "runs")
 # Whole networks take milliseconds each: longer bursts than for blocks. Many rounds, because on a
 # shared VM the core runs at full speed only in short quiet spells, and the fastest time is only
 # seen by a network timed in one of them. Two passes over the same 32 networks, the settings
@@ -304,7 +307,7 @@ def refit_calibration(table: LatencyTable, *, key_scales: bool = True) -> Calibr
         raise NasError(f"{table.where} has no calibration networks to refit on; run "
                        f"`nas lut calibrate` first")
     samples = [{**sample_record(table, it, m),
-                **{k: v for k, v in old.items() if k == "anchor_drift"}}
+                **{k: v for k, v in old.items() if k in _SAMPLE_EXTRAS}}
                for it, m, old in zip(items, measured, table.calibration.samples, strict=True)]
     return _fit(table, items, measured, samples, dict(table.calibration.meta),
                 key_scales=key_scales)
