@@ -52,17 +52,19 @@ def networks_of_runs(table: LatencyTable, paths: Sequence[str | Path],
             by_net.setdefault(key, []).append(row)
     items, entries, extra = [], [], []
     for rows in by_net.values():
-        def geomean(column: str, rows: list[RunRow] = rows) -> float | None:
-            values = [r.times.get(column) for r in rows]
-            if any(v is None for v in values):
-                return None
-            return float(np.exp(np.mean(np.log(values))))
         items.append(rows[0].item)
-        entries.append(Entry(median=geomean("measured_median_ms"),
-                             min=geomean("measured_min_ms")))
-        drift = geomean("anchor_drift")
+        entries.append(Entry(median=_geomean(rows, "measured_median_ms"),
+                             min=_geomean(rows, "measured_min_ms")))
+        drift = _geomean(rows, "anchor_drift")
         extra.append({"runs": len(rows), **({"anchor_drift": drift} if drift else {})})
     return items, entries, extra
+
+
+def _geomean(rows: list[RunRow], column: str) -> float | None:
+    """The geometric mean of a timing column over a network's runs (None if a run lacks it)."""
+    if any(column not in r.times for r in rows):
+        return None
+    return float(np.exp(np.mean(np.log([r.times[column] for r in rows]))))
 
 
 def calibrate_from_runs(table: LatencyTable, paths: Sequence[str | Path], *,
