@@ -119,6 +119,9 @@ def test_bad_runs_name_the_file_or_network(tmp_path: Path) -> None:
     table = read_table(TABLE)
     with pytest.raises(NasError, match="no such validation CSV"):
         calibrate_from_runs(table, [tmp_path / "absent.csv"])
+    once = runs("bench_latency_out_host3h")[0]
+    with pytest.raises(NasError, match="given twice"):
+        calibrate_from_runs(table, [once, once.parent / ".." / once.parent.name / once.name])
     other = [dict(r, classes="7") for r in rows(runs("bench_latency_out_host3h")[0])]
     with pytest.raises(NasError, match="does not cover"):
         calibrate_from_runs(table, [write_rows(tmp_path / "other.csv", other)])

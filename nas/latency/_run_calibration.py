@@ -42,8 +42,14 @@ def networks_of_runs(table: LatencyTable, paths: Sequence[str | Path],
         of its runs' drift, where every run recorded one).
 
     Raises:
-        NasError: a CSV is missing or malformed, or a run's anchor is not the table's.
+        NasError: a CSV is missing, malformed or given twice, or a run's anchor is not the
+            table's.
     """
+    seen = [Path(p).resolve() for p in paths]
+    twice = next((p for i, p in enumerate(seen) if p in seen[:i]), None)
+    if twice is not None:
+        raise NasError(f"{twice} is given twice: each run would count twice in its networks' "
+                       "timings; name each CSV once")
     by_net: dict[tuple[str, int, int], list[RunRow]] = {}
     for path in paths:
         run = read_run(path)
