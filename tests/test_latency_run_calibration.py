@@ -131,3 +131,22 @@ def test_bad_runs_name_the_file_or_network(tmp_path: Path) -> None:
     bare.write_text(json.dumps(data))
     with pytest.raises(NasError, match="no calibration to add networks to"):
         calibrate_from_runs(read_table(bare), runs("bench_latency_out_host3h")[:1])
+
+
+def test_runs_are_rescaled_to_the_tables_anchor_speed(tmp_path: Path) -> None:
+    """CSVs without anchor columns take their anchor from --measured-with; a table whose build
+    timed the anchor 10% slower gets the runs' timings 10% slower."""
+    data = json.loads(TABLE.read_text())
+    for c in data["configs"]:
+        c["anchor"]["ms"] *= 1.1
+    slower = tmp_path / "slower.json"
+    slower.write_text(json.dumps(data))
+    base = rows(runs("bench_latency_out_host3h")[0])
+    bare = write_rows(tmp_path / "bare.csv", [
+        {k: v for k, v in r.items() if k not in ("anchor_arch", "anchor_ms_at_build")}
+        for r in base])
+    timed = float(base[0]["measured_min_ms"])
+    _, as_is, _ = networks_of_runs(read_table(slower), [bare])  # no anchor known: unchanged
+    _, rescaled, _ = networks_of_runs(read_table(slower), [bare], measured_with=read_table(TABLE))
+    assert as_is[0].min == pytest.approx(timed, rel=1e-12)
+    assert rescaled[0].min == pytest.approx(timed * 1.1, rel=1e-9)
