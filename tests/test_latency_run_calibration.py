@@ -126,6 +126,13 @@ def test_bad_runs_name_the_file_or_network(tmp_path: Path) -> None:
     with pytest.raises(NasError, match="does not cover"):
         calibrate_from_runs(table, [write_rows(tmp_path / "other.csv", other)])
     data = json.loads(TABLE.read_text())
+    lacking = tmp_path / "lacking.json"
+    key = "conv(cin=1,cout=32,hw=32,k=3,s=2,act=relu6)"  # every 32 px network's stem
+    assert key in data["entries"]
+    lacking.write_text(json.dumps({**data, "entries": {k: v for k, v in data["entries"].items()
+                                                       if k != key}}))
+    with pytest.raises(NasError, match=r"has no entry for block .*nas lut build"):
+        calibrate_from_runs(read_table(lacking), runs("bench_latency_out_host3h")[:1])
     data.pop("calibration")
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(data))
