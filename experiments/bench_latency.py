@@ -38,10 +38,11 @@ ROOT = Path(__file__).resolve().parent
 SECTION = "latency_tables"
 
 
-def prediction_speed(table: LatencyTable, n: int = 2000, seed: int = 7) -> dict[str, float]:
+def prediction_speed(table: LatencyTable, n: int = 2000, seed: int = 7,
+                     config: int = 0) -> dict[str, float]:
     """Predictions per second: one arch at a time (cold: first sight of the arch; cached), and
-    ``predict_many`` over ``n`` archs (cold and cached)."""
-    cfg = table.configs[0]
+    ``predict_many`` over ``n`` archs (cold and cached), of the table's config ``config``."""
+    cfg = table.configs[config]
     space = restrict_space(table.space(cfg["space"]), [cfg["resolution"]], cfg.get("widths"))
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(n)]
