@@ -1,8 +1,7 @@
 """Finding tables: ``$HWNAS_TABLE_PATH`` folders first, then the shipped ``latency_tables/``.
 
 A CPU table describes one CPU design: tables built on another are off in level and rank
-networks worse (sections ``latency_tables_host2`` and ``latency_tables_host3`` of
-``experiments/RESULTS.md``). So a folder may hold, besides ``ID.json``, *host variants* of the
+networks worse (``docs/latency-validation.md``). So a folder may hold, besides ``ID.json``, *host variants* of the
 same id, ``hosts/NAME/ID.json``, each measured on another machine. Looking up ``ID`` picks the
 variant whose recorded device matches this machine (kind, CPU name and CPU identity, as
 ``nas lut validate`` compares them), else the folder's own ``ID.json``. ``$HWNAS_TABLE_HOST``
@@ -15,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from nas.latency._fingerprint import cpu_device, fingerprint_mismatches
 from nas.latency._table import LatencyTable
 from nas.latency._table_file import read_table
 
-SHIPPED_TABLES = Path(__file__).resolve().parents[2] / "latency_tables"
+# Package data mapped from the repository's top-level latency_tables/ (setup.py).
+SHIPPED_TABLES = Path(str(files("nas.latency_tables")))
 HOSTS_DIR = "hosts"
 HOST_ENV = "HWNAS_TABLE_HOST"
 _CACHE: dict[tuple[str, float, int], LatencyTable] = {}

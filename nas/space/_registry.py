@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from nas._errors import NasError
 from nas.space._space import SearchSpace
 
-SHIPPED_SPACES = Path(__file__).resolve().parents[2] / "search_spaces"
+# Package data mapped from the repository's top-level search_spaces/ (setup.py).
+SHIPPED_SPACES = Path(str(files("nas.search_spaces")))
 _LOADED: dict[str, SearchSpace] = {}
 
 
