@@ -312,10 +312,28 @@ def test_build_cli_limit_then_report(tiny_lut_space: Path, tmp_path: Path,
     assert main([*args, "--attempts", "2"]) == 2
     assert "--attempts and --limit do not go together" in capsys.readouterr().err
     finish = [a for a in args if a not in ("--limit", "2")]
-    assert main([*finish, "--attempts", "2", "--max-drift", "1000"]) == 0
+    assert main([*finish, "--attempts", "2", "--max-drift", "1000", "--calibrate", "0"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["remaining"] == 0 and len(report["attempts"]) == 1
     assert report["kept_attempt"] == 1
+    assert "calibrated_networks" not in report and read_table(out).calibration is None
+
+
+def test_build_calibrates_by_default(tiny_lut_space: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from nas.cli import build_parser
+
+    args = ["lut", "build", "--space", str(tiny_lut_space), "--out", str(tmp_path / "t.json")]
+    assert build_parser().parse_args(args).calibrate == 40  # a built table is ready to use
+    assert main([*args, "--calibrate", "-1"]) == 2
+    assert "--calibrate: -1 networks" in capsys.readouterr().err
+    out = tmp_path / "cal.json"
+    assert main(["lut", "build", "--space", str(tiny_lut_space), "--classes", "10", "--in-channels", "1",
+                 "--rounds", "1", "--round-ms", "0.5", "--out", str(out), "--calibrate", "3",
+                 "--no-progress", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    cal = read_table(out).calibration
+    assert cal is not None and report["calibrated_networks"] == len(cal.samples) >= 3
 
 
 def test_refit_with_min_statistic_needs_no_measuring(tiny_lut_table: Path, tmp_path: Path,

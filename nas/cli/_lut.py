@@ -7,6 +7,11 @@ import argparse
 from nas._errors import NasError
 from nas.cli._common import command_group, print_json, resolve_arch
 
+# A table without its whole-network calibration sums isolated block times, which misses the
+# in-network speed of each block (37% MAPE on this project's CPU tables): builds calibrate unless
+# told not to.
+DEFAULT_CALIBRATION_NETWORKS = 40
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     lut = command_group(sub, "lut", "latency lookup tables: build, predict, validate")
@@ -40,8 +45,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timer", default="auto", choices=("auto", "wall", "thread_cpu"),
                    help="auto: thread CPU time for 1-thread CPU tables (immune to other "
                         "processes' time slices), wall clock otherwise")
-    p.add_argument("--calibrate", type=int, metavar="N", default=0,
-                   help="then measure N networks per config end-to-end and fit the calibration")
+    p.add_argument("--calibrate", type=int, metavar="N", default=DEFAULT_CALIBRATION_NETWORKS,
+                   help="then measure N networks per config end-to-end and fit the whole-network "
+                        f"calibration (default {DEFAULT_CALIBRATION_NETWORKS}; 0: skip it, leaving "
+                        "a table that sums block times and is far off on whole networks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="JSON output (the default)")
@@ -149,6 +156,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                         round_ms=args.round_ms, statistic=args.statistic, timer=args.timer)
     if args.classes < 1 or args.in_channels < 1:
         raise NasError("--classes and --in-channels must be >= 1")
+    if args.calibrate < 0:
+        raise NasError(f"--calibrate: {args.calibrate} networks; give N >= 1, or 0 to skip the calibration")
     report = build_steadiest(get_space(args.space), settings, args.out,
                              attempts=args.attempts,
                              max_drift=DRIFT_WARN_PCT if args.max_drift is None else args.max_drift,
