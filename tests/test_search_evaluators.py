@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +19,8 @@ from nas.evaluators import (
     HalvingConfig,
     TrainConfig,
     ZeroCostConfig,
-    lr_factor,
 )
+from nas.recipe import lr_factor
 from nas.search import StorageRungs, load_run, run_search, should_stop
 from nas.space import get_space
 
@@ -161,7 +161,12 @@ def test_evaluator_pickles_without_its_data(space_file: Path) -> None:
 
 
 def test_lr_schedules() -> None:
-    assert [lr_factor(s, 10, 2, "constant") for s in range(4)] == [0.5, 1.0, 1.0, 1.0]
-    cos = [lr_factor(s, 10, 0, "cosine") for s in range(10)]
+    def schedule(name: str, warmup_epochs: float) -> Callable[[int], float]:  # one step per epoch
+        recipe = TrainConfig(epochs=10, lr_schedule=name, warmup_epochs=warmup_epochs).recipe()
+        return lr_factor(recipe, total_steps=10, steps_per_epoch=1)
+
+    warm = schedule("constant", 2)
+    assert [warm(s) for s in range(4)] == [0.1, 0.55, 1.0, 1.0]  # from 0.1 of lr, linearly
+    cos = [schedule("cosine", 0)(s) for s in range(10)]
     assert cos[0] == 1.0 and all(a > b for a, b in itertools.pairwise(cos)) and cos[-1] > 0
-    assert lr_factor(9, 10, 0, "linear") == pytest.approx(0.1)
+    assert schedule("linear", 0)(9) == pytest.approx(0.1)

@@ -17,21 +17,11 @@ from _search_env import build_fast_table, tiny_space_yaml
 from nas._errors import NasError
 from nas.arch import Arch
 from nas.cli._main import main
-from nas.export import arch_export_source, export_arch, read_export
+from nas.export import arch_export_source, export_arch, read_export, train_export
 from nas.models import build_model
+from nas.recipe import ModelEMA, augment, lr_factor, param_groups, random_crop
 from nas.space import get_space
-from nas.train import (
-    ModelEMA,
-    TrainConfig,
-    augment,
-    default_train_config,
-    lr_factor,
-    measure_latency,
-    param_groups,
-    random_crop,
-    resolve_device,
-    train,
-)
+from nas.train import TrainConfig, default_train_config, measure_latency, resolve_device, train
 
 TINY_SPACE = tiny_space_yaml("tiny_train", "three-stage space for training tests")
 TINY_ARCH = "tiny_train:r16:w1|c8:k3e1|c16:k5e4,k3e2|c24:k3e3_se,k3e3"
@@ -88,7 +78,7 @@ def test_config_errors_name_file_and_field(tmp_path: Path, text: str, field: str
 def test_schedule_warms_up_linearly_then_cosine_decays() -> None:
     c = TrainConfig(dataset="digits", epochs=10, lr=0.1, warmup_epochs=2, warmup_start_factor=0.1,
                     min_lr=0.001)
-    f = lr_factor(c, steps_per_epoch=5)
+    f = lr_factor(c.recipe(), total_steps=50, steps_per_epoch=5)
     assert f(0) == pytest.approx(0.1) and f(5) == pytest.approx(0.55) and f(10) == pytest.approx(1.0)
     after = [f(s) for s in range(10, 51)]
     assert all(a >= b for a, b in itertools.pairwise(after))
@@ -240,7 +230,7 @@ def test_class_mismatch_and_missing_dataset_are_named(tiny_space: Path, tmp_path
 @pytest.mark.slow
 def test_short_digits_training_reaches_accuracy_well_above_chance(tmp_path: Path) -> None:
     export = _export(tmp_path, DIGITS_V3, epochs=4, lr=0.01, ema=False)
-    result = train(export, progress=False, latency_runs=20, threads=1)
+    result = train_export(export, progress=False, latency_runs=20, threads=1)
     assert result["final_test_acc"] > 0.6  # chance is 0.1
     assert result["best_test_acc"] >= result["final_test_acc"]
     rows = list(csv.DictReader((export / "train" / "metrics.csv").open()))
@@ -265,16 +255,15 @@ def test_short_digits_training_reaches_accuracy_well_above_chance(tmp_path: Path
 def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(
         tiny_space: Path, tiny_table: Path, tmp_path: Path) -> None:
     export = _export(tmp_path, TINY_ARCH, tables=[str(tiny_table)], epochs=3, lr=0.01, ema=True)
-    full = train(export, out=tmp_path / "full", progress=False, latency_runs=5, threads=1,
-                 update_export=False)
+    full = train(export, out=tmp_path / "full", progress=False, latency_runs=5, threads=1)
     part = train(export, out=tmp_path / "part", progress=False, stop_after=2, threads=1)
     assert not part["complete"] and part["epochs_done"] == 2
     with pytest.raises(NasError, match="exists: pass --resume"):
         train(export, out=tmp_path / "part", progress=False)
     with pytest.raises(NasError, match="another arch or training config"):
         train(export, out=tmp_path / "part", resume=True, epochs=5, progress=False)
-    resumed = train(export, out=tmp_path / "part", resume=True, progress=False, latency_runs=5,
-                    threads=1)
+    resumed = train_export(export, out=tmp_path / "part", resume=True, progress=False, latency_runs=5,
+                           threads=1)
     rows = list(csv.DictReader((tmp_path / "part" / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     keys = ("lr", "train_loss", "train_acc", "test_loss", "test_acc", "raw_test_acc")

@@ -21,8 +21,9 @@ from nas.evaluators._config import (
 )
 from nas.evaluators._evaluator import AccuracyEvaluator, evaluate_accuracy
 from nas.evaluators._result import COMPLETE, FAILED, STOPPED, EvalFailed, EvalResult, RungReporter
-from nas.evaluators._train import lr_factor, recalibrate_bn, train_accuracy
+from nas.evaluators._train import train_accuracy
 from nas.evaluators._zero_cost import PROXIES, grad_norm, naswot, synflow
+from nas.recipe import recalibrate_bn
 
 __all__ = [
     "COMPLETE",
@@ -46,7 +47,6 @@ __all__ = [
     "evaluator_from_dict",
     "evaluator_to_dict",
     "grad_norm",
-    "lr_factor",
     "naswot",
     "recalibrate_bn",
     "synflow",

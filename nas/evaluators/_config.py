@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nas._errors import NasError
-from nas.evaluators._fields import Fields, as_int, as_number
+from nas._fields import Fields, as_int, as_number
+from nas.recipe import OPTIMIZERS, SCHEDULES, Recipe
 
-OPTIMIZERS = ("adamw", "sgd")
-LR_SCHEDULES = ("cosine", "constant", "linear")
+LR_SCHEDULES = SCHEDULES
 DEVICES = ("cpu", "cuda")
 ZERO_COST_PROXIES = ("synflow", "naswot", "grad_norm")
 
@@ -130,6 +130,12 @@ class TrainConfig:
             if late:
                 raise NasError(f"{w}.halving.rungs: {late} must be < epochs ({self.epochs}); "
                                "the last epoch is the final score, not a rung")
+
+    def recipe(self) -> Recipe:
+        """The shared training recipe with this config's values (Nesterov SGD when ``sgd``)."""
+        return Recipe(optimizer=self.optimizer, lr=self.lr, momentum=self.momentum, nesterov=True,
+                      weight_decay=self.weight_decay, schedule=self.lr_schedule,
+                      warmup_epochs=self.warmup_epochs, label_smoothing=self.label_smoothing)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 
 from nas._errors import NasError
+from nas._yaml import read_yaml
+from nas.recipe import OPTIMIZERS, SCHEDULES, Recipe
 
 SCHEMA = 1
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("cosine",)
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class TrainConfig:
         momentum: SGD momentum (``adamw``: beta1).
         nesterov: Nesterov momentum for SGD.
         weight_decay: decoupled for AdamW, L2 for SGD; never applied to norms and biases.
-        schedule: ``cosine`` decay per step from ``lr`` to ``min_lr``.
+        schedule: per step after the warm-up: ``cosine`` or ``linear`` decay from ``lr`` to
+            ``min_lr``, or ``constant``.
         warmup_epochs: linear warm-up from ``warmup_start_factor * lr`` (may be fractional).
         warmup_start_factor: fraction of ``lr`` the warm-up starts at.
         min_lr: learning rate at the end of the cosine.
@@ -120,6 +121,13 @@ class TrainConfig:
         if self.min_lr > self.lr:
             raise bad("min_lr", f"must not exceed lr ({self.lr})")
 
+    def recipe(self) -> Recipe:
+        """The shared training recipe (optimizer, schedule, loss) with this config's values."""
+        return Recipe(optimizer=self.optimizer, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                      weight_decay=self.weight_decay, schedule=self.schedule,
+                      warmup_epochs=self.warmup_epochs, warmup_start_factor=self.warmup_start_factor,
+                      min_lr=self.min_lr, label_smoothing=self.label_smoothing, grad_clip=self.grad_clip)
+
     # -- YAML ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}
@@ -155,13 +163,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise NasError(f"{path}: cannot read training config ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise NasError(f"{path}: not valid YAML ({exc})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_yaml(path, "training config"), source=str(path))
 
     def to_yaml(self) -> str:
         header = ("# Training recipe for `nas train` (hwnas). Fields are documented in\n"

@@ -18,25 +18,32 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nas import __version__
 from nas._errors import NasError
-from nas.data import ImageData, batches, load_dataset
+from nas.data import ImageData, load_dataset
+from nas.recipe import (
+    Diverged,
+    EpochStats,
+    ModelEMA,
+    augment,
+    evaluate,
+    make_optimizer,
+    make_scheduler,
+    train_epoch,
+)
 from nas.space import SearchSpace
-from nas.train._augment import augment
 from nas.train._config import TrainConfig, default_train_config
-from nas.train._ema import ModelEMA
+from nas.train._export_dir import initial_model, read_export
 from nas.train._latency import (
     anchor_references,
     cpu_name,
@@ -47,6 +54,9 @@ from nas.train._latency import (
 from nas.train._plot import plot_learning_curve
 
 CHECKPOINT = "checkpoint.pt"
+# Writes trained weights back into the export folder: (export_dir, state_dict, *, dropout,
+# weights_info) -> anything; ``nas.export.update_weights`` is the one hwnas uses.
+WriteBack = Callable[..., Any]
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
                    "raw_test_loss", "raw_test_acc", "time_s")
 
@@ -61,55 +71,6 @@ def resolve_device(name: str) -> torch.device:
                            f"CUDA build {torch.version.cuda or 'none'}); use --device cpu")
         return torch.device(name)
     raise NasError(f"--device {name!r}: expected cpu or cuda")
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay for conv and linear weights; none for norm parameters and biases (1-D)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
-
-
-def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    groups = param_groups(model, config.weight_decay)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
-                               nesterov=config.nesterov and config.momentum > 0)
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
-
-
-def lr_factor(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    """Multiplier of ``lr`` at each optimizer step: linear warm-up, then cosine to ``min_lr``."""
-    total = config.epochs * steps_per_epoch
-    warm = min(total, round(config.warmup_epochs * steps_per_epoch))
-    floor = config.min_lr / config.lr
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return config.warmup_start_factor + (1 - config.warmup_start_factor) * step / warm
-        progress = min(1.0, (step - warm) / max(1, total - warm))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-             device: torch.device) -> tuple[float, float]:
-    """Mean cross-entropy (no smoothing) and top-1 accuracy over a split."""
-    was_training = model.training
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    try:
-        for xb, yb in batches(x, y, batch_size):
-            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-            logits = model(xb).float()
-            loss_sum += float(F.cross_entropy(logits, yb, reduction="sum"))
-            correct += int((logits.argmax(1) == yb).sum())
-    finally:
-        model.train(was_training)
-    return loss_sum / len(y), correct / len(y)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -163,7 +124,7 @@ def load_train_config(export_dir: Path, info: dict[str, Any], resolution: int, *
 def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None = None,
           device: str = "cpu", resume: bool = False, out: str | Path | None = None,
           progress: bool = True, stop_after: int | None = None, latency_runs: int = 200,
-          update_export: bool = True, threads: int | None = None) -> dict[str, Any]:
+          write_back: WriteBack | None = None, threads: int | None = None) -> dict[str, Any]:
     """Train the architecture of an export folder; returns what ``result.json`` holds.
 
     Args:
@@ -177,7 +138,8 @@ def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None
         stop_after: stop after this many epochs in this call, as an interruption would (the
             checkpoint is kept; the run is completed later with ``resume=True``).
         latency_runs: timed runs for the final CPU latency measurement.
-        update_export: replace the export's ``model.pt``/``model.onnx`` with the trained weights.
+        write_back: puts the trained weights into the export folder (``model.pt``, ``model.onnx``);
+            ``None`` leaves the folder as it is (see ``nas.export.train_export``).
         threads: torch intra-op threads for CPU training (default: torch's choice).
     """
     if threads is not None and threads < 1:
@@ -185,14 +147,12 @@ def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None
     with torch_threads(threads):
         return _train(Path(export_dir), data=data, epochs=epochs, device=device, resume=resume,
                       out=out, progress=progress, stop_after=stop_after,
-                      latency_runs=latency_runs, update_export=update_export)
+                      latency_runs=latency_runs, write_back=write_back)
 
 
 def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: str, resume: bool,
            out: str | Path | None, progress: bool, stop_after: int | None, latency_runs: int,
-           update_export: bool) -> dict[str, Any]:
-    from nas.export import initial_model, read_export, update_weights  # export imports this package
-
+           write_back: WriteBack | None) -> dict[str, Any]:
     info, arch, space = read_export(export_dir)
     config = load_train_config(export_dir, info, arch.resolution, data=data, epochs=epochs)
     dev = resolve_device(device)
@@ -219,8 +179,9 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
         torch.manual_seed(config.seed)
         model = initial_model(arch, space, classes=info["classes"], in_channels=info["in_channels"],
                               dropout=config.dropout, seed=config.seed).to(dev)
-        optimizer = make_optimizer(config, model)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
+        recipe = config.recipe()
+        optimizer = make_optimizer(recipe, model)
+        scheduler = make_scheduler(recipe, optimizer, config.epochs * steps_per_epoch, steps_per_epoch)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         ema = ModelEMA(model, config.ema_decay) if config.ema else None
         order_rng = np.random.default_rng([config.seed, 1])
@@ -254,36 +215,26 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                    dynamic_ncols=True, desc=f"train {arch.hash}")
         for epoch in range(start_epoch, start_epoch + remaining):
             t0 = time.perf_counter()
-            model.train()
             lr = optimizer.param_groups[0]["lr"]
-            loss_sum, correct, seen = 0.0, 0, 0
             order = torch.from_numpy(order_rng.permutation(len(y_train))).to(dev)
-            for step in range(steps_per_epoch):
-                idx = order[step * bs:(step + 1) * bs]
-                xb, yb = x_train[idx], y_train[idx]
-                xb = augment(xb, crop_padding=config.crop_padding, hflip=config.hflip, gen=aug_gen)
-                with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=use_amp):
-                    logits = model(xb)
-                    loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
-                if not bool(torch.isfinite(loss.detach())):
-                    raise NasError(f"training diverged at epoch {epoch + 1} (loss {float(loss)}); "
-                                   f"lower 'lr' in {export_dir / 'train.yaml'}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if config.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                if ema is not None:
-                    ema.update(model)
-                loss_sum += float(loss.detach()) * len(yb)
-                correct += int((logits.argmax(1) == yb).sum())
-                seen += len(yb)
+
+            def epoch_batches(order: torch.Tensor = order) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                for step in range(steps_per_epoch):
+                    idx = order[step * bs:(step + 1) * bs]
+                    xb = augment(x_train[idx], crop_padding=config.crop_padding, hflip=config.hflip, gen=aug_gen)
+                    yield xb, y_train[idx]
+
+            def on_step(stats: EpochStats, epoch: int = epoch) -> None:
                 bar.update(1)
-                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{loss_sum / seen:.3f}",
-                                refresh=False)
+                bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{stats.loss:.3f}", refresh=False)
+
+            try:
+                stats = train_epoch(model, epoch_batches(), optimizer, scheduler, recipe, scaler=scaler, ema=ema,
+                                    on_step=on_step)
+            except Diverged as exc:
+                raise NasError(f"training diverged at epoch {epoch + 1} (loss {exc.loss}); "
+                               f"lower 'lr' in {export_dir / 'train.yaml'}") from None
+            loss_sum, correct, seen = stats.loss_sum, stats.correct, stats.seen
             evaluated = ema.module if ema is not None else model
             test_loss, test_acc = evaluate(evaluated, x_test, y_test, config.eval_batch_size, dev)
             raw = evaluate(model, x_test, y_test, config.eval_batch_size, dev) if ema else (None, None)
@@ -311,13 +262,13 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                 "checkpoint": str(ckpt_path), "history": history}
     final_model = ema.module if ema is not None else model
     return _finish(export_dir, out_dir, info, arch.text, space, config, final_model, history, dev,
-                   use_amp, latency_runs, update_export, update_weights)
+                   use_amp, latency_runs, write_back)
 
 
 def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: str,
             space: SearchSpace, config: TrainConfig, model: nn.Module,
             history: list[dict[str, Any]], dev: torch.device, use_amp: bool, latency_runs: int,
-            update_export: bool, update_weights: Callable[..., Any]) -> dict[str, Any]:
+            write_back: WriteBack | None) -> dict[str, Any]:
     plot_learning_curve(history, out_dir / "learning_curve.png", f"{arch_text} on {config.dataset}")
     cpu_model = copy.deepcopy(model).to("cpu").eval()
     state = {k: v.detach().clone() for k, v in cpu_model.state_dict().items()}
@@ -351,8 +302,8 @@ def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: st
         "complete": True,
     }
     (out_dir / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    if update_export:
-        update_weights(export_dir, state, dropout=config.dropout, weights_info={
+    if write_back is not None:
+        write_back(export_dir, state, dropout=config.dropout, weights_info={
             "state": "trained", "dataset": config.dataset, "epochs": config.epochs,
             "test_acc": last["test_acc"], "evaluated": result["evaluated"],
             "result": os.path.relpath(out_dir / "result.json", export_dir)})
