@@ -1,12 +1,13 @@
-"""A small driver for the dispatcher tests, run as its own process against a test Ray cluster.
+"""A small driver for the executor tests, run as its own process against a test Ray cluster.
 
     python tests/_ray_driver.py ADDRESS STORAGE STUDY --n-trials N --workers W [--sleep S]
         [--fail-above X] [--resources JSON] [--max-retries K]
 
-It asks trials with one float ``x`` from a random-sampler study, evaluates ``x**2`` on Ray after
-sleeping ``S`` seconds (raising ValueError when ``x > X``), and prints the dispatch stats as JSON.
-Each trial records the number of RUNNING trials the storage showed when it was asked
-(user attr ``running_at_ask``), which is what samplers see as pending.
+It asks trials with one float ``x`` from a random-sampler study and evaluates ``x**2`` through
+:class:`nas.distributed.RayExecutor` after sleeping ``S`` seconds (raising ValueError when
+``x > X``), and prints the executor's stats as JSON. Each trial records the number of RUNNING
+trials the storage showed when it was asked (user attr ``running_at_ask``), which is what
+samplers see as pending.
 """
 
 from __future__ import annotations
@@ -17,18 +18,27 @@ import logging
 import os
 import sys
 import time
+from dataclasses import asdict
+from typing import Any
 
 import optuna
 
-from nas.distributed import Job, TrialResources, open_storage, ray_cluster, run_trials
+from nas.distributed import RayExecutor, TrialResources
+from nas.search import open_storage
 
 
-def slow_square(x: float, sleep_s: float, fail_above: float) -> float:
-    """The evaluation run on a worker."""
-    time.sleep(sleep_s)
-    if x > fail_above:
-        raise ValueError(f"x={x:.3f} is above {fail_above}")
-    return x * x
+class SlowSquare:
+    """The evaluation run on a worker: the arch text is the float ``x``."""
+
+    def __init__(self, sleep_s: float, fail_above: float) -> None:
+        self.sleep_s, self.fail_above = sleep_s, fail_above
+
+    def __call__(self, arch: str, _reporter: Any) -> float:
+        x = float(arch)
+        time.sleep(self.sleep_s)
+        if x > self.fail_above:
+            raise ValueError(f"x={x:.3f} is above {self.fail_above}")
+        return x * x
 
 
 def main() -> int:
@@ -49,29 +59,39 @@ def main() -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=open_storage(args.storage), study_name=args.study, load_if_exists=True,
                                 sampler=optuna.samplers.RandomSampler(seed=args.seed))
-    asked = 0
-
-    def prepare(st: optuna.Study) -> Job | None:
-        nonlocal asked
-        if asked >= args.n_trials:
-            return None
-        asked += 1
-        running = len(st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
-        trial = st.ask()
-        trial.set_user_attr("running_at_ask", running)
-        trial.set_user_attr("driver_pid", os.getpid())
-        x = trial.suggest_float("x", 0.0, 1.0)
-        return Job(trial, (x, args.sleep, args.fail_above))
-
     need = TrialResources(num_cpus=args.num_cpus, resources=json.loads(args.resources),
                           max_retries=args.max_retries)
+    executor = RayExecutor(None if args.address == "local" else args.address, workers=args.workers,
+                           resources=need, num_cpus=2)
+    evaluate = SlowSquare(args.sleep, args.fail_above)
     import ray.cloudpickle
 
-    # Workers cannot import this test file: ship its functions by value.
+    # Workers cannot import this test file: ship its classes by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with ray_cluster(None if args.address == "local" else args.address, need, num_cpus=2):
-        stats = run_trials(study, prepare, slow_square, workers=args.workers, resources=need)
-    print(json.dumps({k: v for k, v in vars(stats).items()}), flush=True)
+    asked, pending = 0, {}
+    with executor.started(None, args.storage):
+        while True:
+            while asked < args.n_trials and len(pending) < executor.slots:
+                asked += 1
+                running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+                trial = study.ask()
+                trial.set_user_attr("running_at_ask", running)
+                trial.set_user_attr("driver_pid", os.getpid())
+                x = trial.suggest_float("x", 0.0, 1.0)
+                pending[trial.number] = trial
+                executor.submit(trial.number, evaluate, repr(x), None)  # type: ignore[arg-type]
+            if not pending:
+                break
+            for outcome in executor.wait():
+                trial = pending.pop(outcome.key)
+                for key, value in outcome.attrs.items():
+                    trial.set_user_attr(key, value)
+                if outcome.error is not None:
+                    trial.set_user_attr("fail_reason", outcome.error)
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                else:
+                    study.tell(trial, outcome.result)
+    print(json.dumps(asdict(executor.stats)), flush=True)
     return 0
 
 

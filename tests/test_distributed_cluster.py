@@ -267,7 +267,7 @@ def test_two_drivers_share_one_study_on_postgresql(cluster: LoopbackCluster, pos
     assert 8 <= len(trials) <= 9
     by_driver: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for t in trials:  # the tag is host:run folder
-        by_driver.setdefault(Path(t.user_attrs["ray_driver"].split(":", 1)[1]).name, []).append(t)
+        by_driver.setdefault(Path(t.user_attrs["driver"].split(":", 1)[1]).name, []).append(t)
     assert sorted(by_driver) == ["a", "b"]
     dev_node = [node for node, resources in _node_resources(cluster) if resources.get("dev")]
     assert {t.user_attrs["ray_worker"]["node_id"] for t in by_driver["b"]} == set(dev_node)

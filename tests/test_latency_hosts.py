@@ -150,19 +150,18 @@ def test_a_driver_with_another_table_cannot_join_a_shared_study(
     """Two drivers of one study (here on one SQLite file) on different CPUs would each pick their
     own CPU's variant of a table id; the second is refused, and joins once it is given the same
     table."""
-    from nas.distributed._search import TABLES_ATTR, _open_or_join
-    from nas.search import check_config
+    from nas.search import STUDY_TABLES_ATTR, check_config, open_study
 
     env = make_env(tmp_path)
     monkeypatch.setenv("HWNAS_TABLE_PATH", str(tmp_path / "tables"))
     monkeypatch.delenv(HOST_ENV, raising=False)
     cfg = config(env, storage=f"sqlite:///{tmp_path / 'shared.db'}", study_name="shared")
-    study, _, joined = _open_or_join(check_config(cfg), tmp_path / "a", False)
-    assert not joined and set(study.user_attrs[TABLES_ATTR]) == {TABLE}
+    study, _, joined = open_study(check_config(cfg), tmp_path / "a", resume=False)
+    assert not joined and set(study.user_attrs[STUDY_TABLES_ATTR]) == {TABLE}
     _variant(tmp_path / "tables" / f"{TABLE}.json",
              tmp_path / "tables" / "hosts" / "here" / f"{TABLE}.json", this_machine(), 2.0)
     with pytest.raises(NasError, match=rf"scores latency with table '{TABLE}'.*{HOST_ENV}"):
-        _open_or_join(check_config(cfg), tmp_path / "b", False)
+        open_study(check_config(cfg), tmp_path / "b", resume=False)
     monkeypatch.setenv(HOST_ENV, "default")
-    _, _, joined = _open_or_join(check_config(cfg), tmp_path / "c", False)
+    _, _, joined = open_study(check_config(cfg), tmp_path / "c", resume=False)
     assert joined

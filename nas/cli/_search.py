@@ -1,4 +1,9 @@
-"""``nas search CONFIG`` and ``nas report RUN_DIR``."""
+"""``nas search CONFIG [--ray [ADDRESS]]`` and ``nas report RUN_DIR``.
+
+Without ``--ray`` evaluations run in this process; with it, the same search loop sends them to a
+Ray instance or cluster (:class:`nas.distributed.RayExecutor`), sized by the config's ``ray:``
+section. Run folder, log, progress bar, results and report are the same either way.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in the run folder (re-runs an interrupted trial)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group = p.add_argument_group("distributed (Ray)")
+    group.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="evaluate trials as Ray tasks: no ADDRESS starts a local Ray instance; "
+                            "'auto' or HOST:PORT joins a running cluster (see the config's ray: section)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="trials evaluated at once with --ray (default: the config's ray.workers, "
+                            "else as many as the cluster fits)")
     p.set_defaults(func=cmd_search)
 
     r = sub.add_parser("report", help="rebuild a run's CSV files, plots and report.html")
@@ -47,13 +59,19 @@ def _print_results(run_dir: Path, files: dict[str, Path]) -> None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nas._errors import NasError
-    from nas.search import load_config, run_search, write_results
+    from nas.distributed import RayExecutor, load_search_config
+    from nas.search import run_search, write_results
 
     if args.n_trials is not None and args.n_trials < 1:
         raise NasError(f"--n-trials must be >= 1, got {args.n_trials}")
+    if args.ray is None and args.workers is not None:
+        raise NasError("--workers: only with --ray")
     _quiet_optuna()
-    config = load_config(args.config)
-    run = run_search(config, args.run_dir, n_trials=args.n_trials, resume=args.resume,
+    config, resources, workers = load_search_config(args.config)
+    executor = None
+    if args.ray is not None:  # without --ray a config's ray: section does not apply
+        executor = RayExecutor(args.ray or None, workers=args.workers or workers, resources=resources)
+    run = run_search(config, args.run_dir, executor=executor, n_trials=args.n_trials, resume=args.resume,
                      progress=not args.no_progress and sys.stderr.isatty(), report=False)
     files = write_results(run)
     _print_results(run.run_dir, files)

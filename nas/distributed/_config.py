@@ -1,4 +1,4 @@
-"""Reading a search config together with its ``ray:`` section.
+"""A search config together with its ``ray:`` section, read as the per-trial resources.
 
 The ``ray:`` mapping says what each trial asks of the cluster and how many run at once::
 
@@ -9,61 +9,28 @@ The ``ray:`` mapping says what each trial asks of the cluster and how many run a
       max_retries: 2       # resubmissions of a trial whose worker or node died
       workers: 4           # trials at once (default: as many as the cluster fits); --workers wins
 
-A Python config script gives the same as a module-level ``ray = {...}`` beside ``config``. The
-section is read here and the rest of the file goes to :class:`nas.search.SearchConfig` unchanged.
+A Python config script gives the same as a module-level ``ray = {...}`` beside ``config``. The file
+is read once, by :func:`nas.search.read_config`.
 """
 
 from __future__ import annotations
 
-import runpy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nas._errors import NasError
 from nas.distributed._resources import TrialResources, parse_ray_section
-
-RAY_KEY = "ray"
-
-
-def read_ray_section(path: str | Path) -> Any:
-    """The raw ``ray:`` mapping of a YAML/JSON config or the ``ray`` variable of a ``.py`` config."""
-    path = Path(path)
-    if not path.is_file():
-        raise NasError(f"config {path}: not found")
-    if path.suffix == ".py":
-        from nas.search._load import SCRIPT_RUN_NAME
-
-        try:
-            section = runpy.run_path(str(path), run_name=SCRIPT_RUN_NAME).get(RAY_KEY)
-        except NasError as exc:
-            raise NasError(f"{path.name}: {exc}") from None
-        return section  # checked by parse_ray_section
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise NasError(f"{path.name}: not valid YAML ({exc})") from None
-    return data.get(RAY_KEY) if isinstance(data, dict) else None
+from nas.search import read_config
 
 
 def load_search_config(path: str | Path) -> tuple[Any, TrialResources, int | None]:
-    """``(SearchConfig, per-trial resources, workers or None)`` from a config file.
+    """``(SearchConfig, per-trial resources, workers or None)``; defaults without a ``ray:`` section.
 
     Errors name the file and the field, as :func:`nas.search.load_config` does.
     """
-    from nas.search import SearchConfig, load_config
-
-    path = Path(path)
-    section = read_ray_section(path)
+    config, section = read_config(path)
     try:
         resources, workers = parse_ray_section(section)
     except NasError as exc:
-        raise NasError(f"{path.name}: {exc}") from None
-    if path.suffix == ".py" or section is None:
-        return load_config(path), resources, workers
-    data = {k: v for k, v in yaml.safe_load(path.read_text()).items() if k != RAY_KEY}
-    try:
-        return SearchConfig.from_dict(data, default_name=path.stem), resources, workers
-    except NasError as exc:
-        raise NasError(f"{path.name}: {exc}") from None
+        raise NasError(f"{Path(path).name}: {exc}") from None
+    return config, resources, workers

@@ -1,9 +1,12 @@
-"""Multi-objective hardware-aware search: config, cheap-first constraints, runner, results.
+"""Multi-objective hardware-aware search: config, cheap-first constraints, one loop, results.
 
     from nas.search import load_config, run_search, load_run
     config = load_config("experiments/quickstart.yaml")
     run = run_search(config, "runs/quickstart")
     front = run.pareto()
+
+Evaluations run in this process unless ``run_search`` gets another :class:`Executor`
+(``nas.distributed.RayExecutor`` runs them on Ray); the loop is the same.
 """
 
 from __future__ import annotations
@@ -18,38 +21,51 @@ from nas.evaluators import (
     TrainConfig,
     ZeroCostConfig,
 )
+from nas.search._attrs import DRIVER as DRIVER_ATTR
+from nas.search._attrs import TABLES as STUDY_TABLES_ATTR
 from nas.search._config import MemoryConfig, SamplerConfig, SearchConfig
 from nas.search._driver import Candidate, SearchDriver
-from nas.search._evaluate import evaluate
+from nas.search._executor import Evaluator, Executor, InProcessExecutor, Outcome
 from nas.search._halving import StorageRungs, should_stop
-from nas.search._load import load_config
+from nas.search._load import load_config, read_config
+from nas.search._loop import search_loop
 from nas.search._metrics import ACCURACY, COST_METRICS, Constraint, Objective
 from nas.search._pareto import hypervolume, non_dominated, to_minimization
 from nas.search._problem import Problem, check_config, dataset_shape
 from nas.search._report import pareto_table, write_results
-from nas.search._results import Run, TrialRecord, load_run
-from nas.search._runner import default_run_dir, open_study, run_search, search_loop
+from nas.search._results import Run, SnapshotRun, TrialRecord, load_run
+from nas.search._runner import LOG_FILE, default_run_dir, run_search
 from nas.search._samplers import SAMPLERS, make_sampler, register_sampler
+from nas.search._storage import open_storage
+from nas.search._study import driver_tag, open_study
 
 __all__ = [
     "ACCURACY",
     "COST_METRICS",
+    "DRIVER_ATTR",
     "EVALUATOR_KINDS",
+    "LOG_FILE",
     "LR_SCHEDULES",
     "OPTIMIZERS",
     "SAMPLERS",
+    "STUDY_TABLES_ATTR",
     "ZERO_COST_PROXIES",
     "Candidate",
     "Constraint",
+    "Evaluator",
     "EvaluatorConfig",
+    "Executor",
     "HalvingConfig",
+    "InProcessExecutor",
     "MemoryConfig",
     "Objective",
+    "Outcome",
     "Problem",
     "Run",
     "SamplerConfig",
     "SearchConfig",
     "SearchDriver",
+    "SnapshotRun",
     "StorageRungs",
     "TrainConfig",
     "TrialRecord",
@@ -57,14 +73,16 @@ __all__ = [
     "check_config",
     "dataset_shape",
     "default_run_dir",
-    "evaluate",
+    "driver_tag",
     "hypervolume",
     "load_config",
     "load_run",
     "make_sampler",
     "non_dominated",
+    "open_storage",
     "open_study",
     "pareto_table",
+    "read_config",
     "register_sampler",
     "run_search",
     "search_loop",

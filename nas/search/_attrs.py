@@ -6,7 +6,9 @@ violations in config order, <= 0 satisfied; also stored as Optuna trial constrai
 ``feasible``, ``trained`` (whether the accuracy evaluator ran in this trial), ``cheap_ms``.
 Trained trials: ``accuracy``, ``eval_s``, and evaluator details (``epochs``, ``rung:E``,
 ``stopped_at_epoch``, ``epoch_accuracy``, ``zero_cost:NAME``). A trial answered from the cache
-has ``cached_from`` (the trial number it copies). A failed trial has ``fail_reason``.
+has ``cached_from`` (the trial number it copies). A failed trial has ``fail_reason``. In a study
+other drivers may share (an external ``storage:``), every trial has ``driver`` (host and run
+folder of the driver that asked it); trials evaluated on Ray have ``ray_worker`` (where it ran).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ EPOCH_ACCURACY = "epoch_accuracy"
 RUNG_PREFIX = "rung:"
 ZERO_COST_PREFIX = "zero_cost:"
 INTERRUPTED = "interrupted"
+DRIVER = "driver"
+CONFIG_HASH = "hwnas_config_hash"  # study attr: the problem the study was created for
+TABLES = "hwnas_tables"  # study attr: table id -> content hash its latencies were scored with
 
 
 def rung_attr(epoch: int) -> str:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nas._errors import NasError
+from nas._fields import Fields, as_int, as_number
 from nas.cost import DTYPE_BYTES
 from nas.evaluators import (
     EvaluatorConfig,
@@ -36,7 +37,6 @@ from nas.evaluators import (
     evaluator_from_dict,
     evaluator_to_dict,
 )
-from nas.evaluators._fields import Fields, as_int, as_number
 from nas.search._metrics import ACCURACY, Constraint, Objective, latency_table_id
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")

@@ -61,8 +61,11 @@ class Candidate:
 class SearchDriver:
     """Asks and tells one study for one checked problem."""
 
-    def __init__(self, problem: Problem, study: optuna.Study, storage_url: str) -> None:
-        self.problem, self.study, self.storage_url = problem, study, storage_url
+    def __init__(self, problem: Problem, study: optuna.Study, storage_url: str, *,
+                 tag: str | None = None) -> None:
+        """``tag``: this driver's id when others may share the study (:func:`driver_tag`); every
+        trial it asks carries it as user attr ``driver``, so a resume recovers only its own."""
+        self.problem, self.study, self.storage_url, self.tag = problem, study, storage_url, tag
         self._cache: dict[str, FrozenTrial] = {}
         self._seen: set[int] = set()
 
@@ -82,6 +85,8 @@ class SearchDriver:
         """Ask a trial; score it cheaply; tell it at once if it is infeasible or cached."""
         t0 = time.perf_counter()
         trial = self.study.ask()
+        if self.tag is not None:
+            trial.set_user_attr(A.DRIVER, self.tag)
         arch = self.problem.space.suggest(trial)
         trial.set_user_attr(A.ARCH, arch.text)
         trial.set_user_attr(A.ARCH_HASH, arch.hash)
@@ -171,14 +176,17 @@ class SearchDriver:
                    if t.state in done and t.user_attrs.get(A.FAIL_REASON) != A.INTERRUPTED)
 
     def recover_interrupted(self) -> list[int]:
-        """Mark RUNNING trials (left by a killed driver) FAIL ``interrupted``; queue their params.
+        """Mark RUNNING trials left by a killed run of this driver FAIL ``interrupted``; queue
+        their params so they run again.
 
-        Only call this when no other driver is working on the study: their running trials would be
-        taken for stale ones.
+        Trials tagged by another driver are that driver's business (it may be running them now);
+        untagged ones are taken as this driver's (a study nobody else works on).
         """
         storage = self.study._storage
         recovered = []
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.user_attrs.get(A.DRIVER, self.tag) != self.tag:
+                continue
             storage.set_trial_user_attr(t._trial_id, A.FAIL_REASON, A.INTERRUPTED)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             if t.params:

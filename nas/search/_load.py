@@ -3,23 +3,28 @@
 A Python config script must define a module-level ``config`` (a :class:`SearchConfig`); it may also
 run the search under ``if __name__ == "__main__":`` (see ``experiments/quickstart.py``). Loading
 runs the script with another ``__name__``, so only the config is built.
+
+Beside the search config a file may carry a ``ray:`` section (a YAML key, or a module-level
+``ray = {...}`` in a script): how each trial runs on a Ray cluster. It is returned as written;
+``nas.distributed.parse_ray_section`` reads it.
 """
 
 from __future__ import annotations
 
 import runpy
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from nas._errors import NasError
+from nas._yaml import read_yaml
 from nas.search._config import SearchConfig
 
 SCRIPT_RUN_NAME = "__hwnas_config__"
+RAY_KEY = "ray"
 
 
-def load_config(path: str | Path) -> SearchConfig:
-    """The config in ``path`` (``.yaml``/``.yml``/``.json`` or ``.py``); errors name the file."""
+def read_config(path: str | Path) -> tuple[SearchConfig, Any]:
+    """``(search config, raw ray section or None)`` of ``path``; errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise NasError(f"config {path}: not found")
@@ -32,14 +37,19 @@ def load_config(path: str | Path) -> SearchConfig:
         if not isinstance(config, SearchConfig):
             raise NasError(f"{path.name}: a Python config must define `config = SearchConfig(...)`, "
                            f"found {type(config).__name__}")
-        return config
+        return config, namespace.get(RAY_KEY)
     if path.suffix not in (".yaml", ".yml", ".json"):
         raise NasError(f"config {path}: expected a .yaml, .yml, .json or .py file")
+    data = read_yaml(path, "config")
+    ray = data.get(RAY_KEY) if isinstance(data, dict) else None
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != RAY_KEY}
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise NasError(f"{path.name}: not valid YAML ({exc})") from None
-    try:
-        return SearchConfig.from_dict(data, default_name=path.stem)
+        return SearchConfig.from_dict(data, default_name=path.stem), ray
     except NasError as exc:
         raise NasError(f"{path.name}: {exc}") from None
+
+
+def load_config(path: str | Path) -> SearchConfig:
+    """The search config in ``path`` (``.yaml``/``.yml``/``.json`` or ``.py``); errors name the file."""
+    return read_config(path)[0]

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 
 from nas._errors import NasError
+from nas._fields import as_number
 from nas.arch import format_num
-from nas.evaluators._fields import as_number
 
 ACCURACY = "accuracy"
 COST_METRICS = ("macs", "params", "peak_memory")

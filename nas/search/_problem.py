@@ -126,7 +126,7 @@ def _field_of_table(config: SearchConfig, table_id: str) -> str:
 
 def _check_coverage(config: SearchConfig, space: SearchSpace, table_id: str, table: LatencyTable,
                     classes: int, in_channels: int) -> None:
-    from nas.latency._enumerate import enumerate_blocks
+    from nas.latency import enumerate_blocks
 
     for res in space.resolutions if not space.scales else sorted({s.resolution for s in space.scales}):
         blocks = enumerate_blocks(space, resolutions=[res], widths=space.widths, classes=classes,

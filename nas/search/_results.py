@@ -159,6 +159,28 @@ class Run:
         return sorted(front, key=lambda t: (sign * t.values[names[0]], t.number))
 
 
+class SnapshotRun(Run):
+    """A run whose :meth:`trials` come from one read of the storage.
+
+    With several drivers on one study, trials change state between two reads of the storage;
+    results assembled from several reads (all trials, then the feasible ones) could disagree.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        super().__init__(run_dir, read_run_info(run_dir))
+        self._snapshot: list[TrialRecord] | None = None
+
+    def trials(self, states: Iterable[str] | None = None) -> list[TrialRecord]:
+        if self._snapshot is None:
+            self._snapshot = super().trials()
+        if states is None:
+            return list(self._snapshot)
+        wanted = set(states)
+        if not wanted <= set(STATES):
+            raise NasError(f"trial states {sorted(wanted - set(STATES))} are not among {', '.join(STATES)}")
+        return [t for t in self._snapshot if t.state in wanted]
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Open a run folder written by ``nas search`` (it must hold ``run.json``)."""
     return Run(run_dir, read_run_info(run_dir))

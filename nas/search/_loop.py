@@ -1,0 +1,125 @@
+"""The search loop: ask, evaluate through an executor, tell, until the budget is spent.
+
+One loop serves every executor. It asks while the executor has free slots, so every trial being
+evaluated stays RUNNING in the storage, which is what Optuna's samplers look at for pending trials
+(TPE's constant liar, NSGA-II's generation bookkeeping). The budget counts finished trials plus
+those outstanding, so ``n_trials`` is not overshot. A candidate whose arch is already being
+evaluated shares that result (user attr ``cached_from``) instead of running twice. On an exception
+or interrupt, outstanding trials are recorded ``interrupted`` with their params queued (a resume
+re-runs them) before it propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from tqdm import tqdm
+
+from nas._errors import NasError
+from nas.search import _attrs as A
+from nas.search._driver import Candidate, SearchDriver, summary
+from nas.search._executor import Evaluator, Executor, InProcessExecutor, Outcome
+
+_log = logging.getLogger("nas.search")
+
+
+def describe(cand: Candidate, driver: SearchDriver) -> str:
+    """One line for ``search.log``: the trial, its state, arch, scores and time."""
+    t = driver.study._storage.get_trial(cand.trial._trial_id)
+    parts = [f"trial {t.number} {t.state.name}", f"arch={cand.arch.text}"]
+    for name in driver.problem.config.objective_names:
+        if name in t.user_attrs:
+            parts.append(f"{name}={t.user_attrs[name]:.6g}")
+    for key in ("cached_from", "stopped_at_epoch", "fail_reason"):
+        if key in t.user_attrs:
+            parts.append(f"{key}={t.user_attrs[key]}")
+    parts.append(f"{time.perf_counter() - cand.started:.2f}s")
+    return " ".join(parts)
+
+
+def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Executor | None = None, *,
+                progress: bool = True) -> int:
+    """Ask/evaluate/tell until the budget is spent; returns the number of trials asked here."""
+    executor = executor or InProcessExecutor()
+    cfg = driver.problem.config
+    if cfg.needs_accuracy and evaluator is None:
+        raise NasError("evaluator: the config needs accuracy but no evaluator is set")
+    deadline = time.monotonic() + cfg.timeout_s if cfg.timeout_s else None
+    total = cfg.n_trials
+    pending: dict[int, Candidate] = {}  # submitted, by trial number
+    evaluating: dict[str, int] = {}  # arch hash -> number of the trial evaluating it
+    sharing: dict[int, list[Candidate]] = {}  # that trial's number -> candidates waiting for it
+    asked = 0
+    done = driver.counted_trials()
+    bar = tqdm(total=total, initial=min(done, total or done), disable=not progress, unit="trial",
+               dynamic_ncols=True, desc=cfg.name)
+
+    def outstanding() -> int:
+        return len(pending) + sum(len(s) for s in sharing.values())
+
+    def show(cand: Candidate) -> None:
+        nonlocal done
+        trials = driver.study.get_trials(deepcopy=False)  # one read for the budget and the bar
+        done = driver.counted_trials(trials)
+        _log.info(describe(cand, driver))
+        if progress:
+            bar.n = min(done, total) if total else done
+            bar.set_postfix(summary(driver.study, cfg.objective_names, cfg.directions, trials), refresh=False)
+            bar.refresh()
+
+    def budget_left() -> bool:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        return total is None or done + outstanding() < total
+
+    def record(cand: Candidate, outcome: Outcome) -> None:
+        for key, value in outcome.attrs.items():
+            cand.trial.set_user_attr(key, value)
+        if outcome.result is not None:
+            driver.tell(cand, outcome.result)
+        else:
+            driver.fail(cand, outcome.error or "evaluation returned nothing")
+        show(cand)
+
+    try:
+        while True:
+            # Slots count trials, not evaluations, so shared candidates cannot make this ask forever.
+            while outstanding() < executor.slots and budget_left():
+                cand = driver.ask()
+                asked += 1
+                if not cand.needs_eval:  # broke a constraint, was cached, or needs no accuracy: told
+                    show(cand)
+                    continue
+                leader = evaluating.get(cand.arch.hash)
+                if leader is not None:
+                    sharing[leader].append(cand)
+                    continue
+                evaluating[cand.arch.hash] = cand.number
+                pending[cand.number] = cand
+                sharing[cand.number] = []
+                executor.submit(cand.number, evaluator, cand.arch.text, driver.reporter(cand))  # type: ignore[arg-type]
+            if not pending:
+                return asked
+            for outcome in executor.wait():
+                cand = pending.pop(outcome.key)
+                del evaluating[cand.arch.hash]
+                record(cand, outcome)
+                for follower in sharing.pop(outcome.key):
+                    follower.trial.set_user_attr(A.CACHED_FROM, cand.number)
+                    record(follower, outcome)
+                if outcome.stop is not None:
+                    raise outcome.stop
+    except BaseException:
+        executor.cancel()
+        waiting = [*pending.values(), *(c for s in sharing.values() for c in s)]
+        for cand in waiting:
+            if cand.told:
+                continue
+            try:
+                driver.interrupt(cand)
+            except Exception as exc:  # keep the original error; the resume recovers this trial
+                _log.error("trial %d: could not record it as interrupted: %s", cand.number, exc)
+        raise
+    finally:
+        bar.close()
