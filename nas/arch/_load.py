@@ -9,7 +9,8 @@ from nas._errors import NasError
 from nas.arch._arch import Arch
 from nas.arch._references import REFERENCES
 
-# Extra file formats (e.g. Once-for-All net.config): a predicate on the parsed JSON and a converter.
+# Extra file formats: a predicate on the parsed JSON and a converter. Importers in higher layers
+# register theirs (``nas.lutkit`` adds Once-for-All / ProxylessNAS net.config files on import).
 ArchFileReader = Callable[[dict, str], "Arch | None"]
 _FILE_READERS: list[ArchFileReader] = []
 
@@ -44,8 +45,3 @@ def load_arch(spec: str) -> Arch:
             return arch
     return Arch.from_dict(data, source=f"arch file {path}")
 
-
-# Once-for-All / ProxylessNAS net.config files (nas/arch/_ofa.py).
-from nas.arch._ofa import read_net_config  # noqa: E402
-
-register_arch_file_reader(read_net_config)

@@ -19,6 +19,8 @@ def print_json(data: Any) -> None:
 def resolve_arch(spec: str, space: str | None = None, resolution: int | None = None
                  ) -> tuple[Arch, SearchSpace]:
     """The arch named by ``spec`` and its space; ``--space`` must agree, ``--resolution`` overrides."""
+    import nas.lutkit  # noqa: F401 - registers the net.config arch format with load_arch
+
     arch = load_arch(spec)
     sp = get_space(space) if space else get_space(arch.space)
     if arch.space != sp.name:

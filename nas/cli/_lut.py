@@ -129,8 +129,7 @@ def _add_network_timing(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from nas.latency import load_table
-    from nas.latency._registry import resolve_tables
+    from nas.latency import load_table, resolve_tables
 
     rows = []
     for tid, (host, hosts) in resolve_tables().items():
@@ -144,11 +143,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from nas.latency import read_table
-    from nas.latency._anchor import DRIFT_WARN_PCT
-    from nas.latency._build import build_steadiest
-    from nas.latency._networks import calibrate_and_write
-    from nas.latency._settings import Settings
+    from nas.latency import DRIFT_WARN_PCT, Settings, build_steadiest, calibrate_and_write, read_table
     from nas.space import get_space
 
     settings = Settings(device=args.device, backend=args.backend, threads=args.threads,
@@ -175,9 +170,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from nas.latency import read_table
-    from nas.latency._networks import calibrate_and_write, refit_calibration
-    from nas.latency._registry import find_table
+    from nas.latency import calibrate_and_write, find_table, read_table, refit_calibration
 
     table = read_table(find_table(args.table))  # its own copy, not the shared cached one
     if args.statistic:
@@ -194,8 +187,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise NasError("--measured-with names the table that validation runs measured; it "
                        "needs --add-runs")
     if args.add_runs:
-        from nas.latency import load_table
-        from nas.latency._run_calibration import calibrate_from_runs
+        from nas.latency import calibrate_from_runs, load_table
 
         measured_with = load_table(args.measured_with) if args.measured_with else None
         cal, added = calibrate_from_runs(table, args.add_runs, key_scales=key_scales,
@@ -232,12 +224,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from nas.latency import load_table
-    from nas.latency._validate import validate_table
+    from nas.latency import load_table, validate_table
 
     table = load_table(args.table)
     if args.from_csv:
-        from nas.latency._runs import score_runs
+        from nas.latency import score_runs
 
         measured_with = load_table(args.measured_with) if args.measured_with else None
         print_json(score_runs(table, args.from_csv, out_dir=args.out,

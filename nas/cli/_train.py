@@ -29,9 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from nas.train import train
+    from nas.export import train_export
 
-    result = train(args.export_dir, data=args.data, epochs=args.epochs, device=args.device,
+    result = train_export(args.export_dir, data=args.data, epochs=args.epochs, device=args.device,
                    resume=args.resume, out=args.out, progress=not args.no_progress,
                    latency_runs=args.latency_runs, update_export=not args.no_update_export,
                    threads=args.threads)

@@ -9,6 +9,7 @@ from nas.export._export import (
     export_arch,
     initial_model,
     read_export,
+    train_export,
     update_weights,
 )
 from nas.export._onnx import ONNX_OPSET, check_onnx, export_onnx
@@ -51,5 +52,6 @@ __all__ = [
     "select_trial",
     "stage_blocks",
     "timm_arch_def",
+    "train_export",
     "update_weights",
 ]

@@ -33,10 +33,10 @@ from nas.cost import blocks_cost
 from nas.export._onnx import ONNX_OPSET, check_onnx, export_onnx
 from nas.export._source import model_source
 from nas.export._timm import timm_arch_def
-from nas.latency._anchor import config_key, table_anchors
-from nas.models import NASNet, build_model
-from nas.space import SearchSpace, get_space
-from nas.train import TrainConfig, default_train_config, torch_threads
+from nas.latency import config_key, table_anchors
+from nas.models import build_model
+from nas.space import SearchSpace
+from nas.train import TrainConfig, default_train_config, initial_model, read_export, torch_threads
 
 EXPORT_SCHEMA = 1
 ANALYTIC = ("macs", "params", "peak_memory")
@@ -158,14 +158,6 @@ def check_model_source(source: str, model: nn.Module, in_channels: int, resoluti
             "max_abs_diff": diff, "passed": same_shapes and diff == 0.0}
 
 
-def initial_model(arch: Arch, space: SearchSpace, *, classes: int, in_channels: int,
-                  dropout: float, seed: int) -> NASNet:
-    """The builder's model, initialized from ``seed`` without touching the global torch RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build_model(arch, space, classes=classes, in_channels=in_channels, dropout=dropout)
-
-
 def export_arch(src: ExportSource, out_dir: str | Path, *, onnx: bool = True,
                 onnx_exporter: str = "torchscript", train_config: TrainConfig | None = None,
                 seed: int = 0) -> dict[str, Any]:
@@ -262,32 +254,6 @@ def _export_arch(src: ExportSource, out: Path, *, onnx: bool, onnx_exporter: str
     return info
 
 
-def read_export(export_dir: str | Path) -> tuple[dict[str, Any], Arch, SearchSpace]:
-    """``arch.json`` of an export folder, with its arch and space (errors name the file)."""
-    path = Path(export_dir) / "arch.json"
-    if not Path(export_dir).is_dir():
-        raise NasError(f"export folder {export_dir}: not a directory (make one with `nas export`)")
-    if not path.is_file():
-        raise NasError(f"export folder {export_dir}: no arch.json (make one with `nas export`)")
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise NasError(f"{path}: not valid JSON ({exc})") from None
-    for key in ("arch", "space", "classes", "in_channels"):
-        if key not in info:
-            raise NasError(f"{path}: missing field {key!r}")
-    arch = Arch.parse(info["arch"])
-    space_file = info.get("space_file") or ""
-    # A space known by name wins; a custom space file is found again by its recorded path.
-    try:
-        space = get_space(info["space"])
-    except NasError:
-        if not Path(space_file).is_file():
-            raise
-        space = get_space(space_file)
-    return info, arch, space
-
-
 def update_weights(export_dir: str | Path, state_dict: Mapping[str, torch.Tensor], *,
                    weights_info: Mapping[str, Any], dropout: float) -> dict[str, Any]:
     """Replace ``model.pt`` (and ``model.onnx``, re-checked) with trained weights; update arch.json.
@@ -326,3 +292,11 @@ def _update_weights(out: Path, info: dict[str, Any], arch: Arch, space: SearchSp
                                            in_channels=info["in_channels"], resolution=arch.resolution)
     _write_json(out / "arch.json", info)
     return info
+
+
+def train_export(export_dir: str | Path, *, update_export: bool = True, **options: Any) -> dict[str, Any]:
+    """``nas train``: :func:`nas.train.train` on an export folder, then (``update_export``) its
+    ``model.pt`` / ``model.onnx`` replaced by the trained weights. ``options``: as ``train``'s."""
+    from nas.train import train
+
+    return train(export_dir, write_back=update_weights if update_export else None, **options)

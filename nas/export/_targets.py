@@ -26,6 +26,8 @@ def arch_export_source(spec: str, *, classes: int = 1000, in_channels: int = 3,
     """
     if classes < 1 or in_channels < 1:
         raise NasError(f"--classes and --in-channels must be >= 1, got {classes}, {in_channels}")
+    import nas.lutkit  # noqa: F401 - registers the net.config arch format with load_arch
+
     arch = load_arch(spec)
     if resolution is not None:
         if resolution < 8:

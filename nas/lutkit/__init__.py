@@ -1,9 +1,13 @@
 """Tables for devices we cannot hold: import published tables, fit tables from whole-network
 timings, and an on-device kit (ONNX blocks + a standalone runner) for phones and NPUs.
+
+Importing this package also teaches :func:`nas.arch.load_arch` the Once-for-All / ProxylessNAS
+``net.config`` format (:func:`read_net_config`), beside the published tables it imports.
 """
 
 from __future__ import annotations
 
+from nas.arch import register_arch_file_reader
 from nas.lutkit._eval import evaluate
 from nas.lutkit._features import block_features, block_group
 from nas.lutkit._fit import FIT_MODELS, LOSSES, FitOptions, FitResult, fit_table
@@ -20,6 +24,7 @@ from nas.lutkit._measurements import (
     split_rows,
 )
 from nas.lutkit._metrics import layer_op_baseline, scores
+from nas.lutkit._ofa_config import read_net_config
 from nas.lutkit._sources import SOURCES, SourceInfo, source_info, sources_dir
 
 __all__ = [
@@ -49,6 +54,7 @@ __all__ = [
     "parse_assumption",
     "read_manifest",
     "read_measurements",
+    "read_net_config",
     "read_results",
     "scores",
     "source_info",
@@ -56,3 +62,5 @@ __all__ = [
     "split_rows",
     "write_kit",
 ]
+
+register_arch_file_reader(read_net_config)

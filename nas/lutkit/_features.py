@@ -14,7 +14,7 @@ entry, and the table predicts exactly what the fit does.
 from __future__ import annotations
 
 from nas.blocks import Block
-from nas.latency._calibration import eager_kernels
+from nas.latency import eager_kernels
 
 MEGA = 1e-6
 

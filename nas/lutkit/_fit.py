@@ -43,8 +43,7 @@ from scipy.optimize import nnls
 
 from nas._errors import NasError
 from nas.blocks import Block
-from nas.latency import FEATURES, Calibration, Entry, LatencyTable
-from nas.latency._enumerate import enumerate_blocks
+from nas.latency import FEATURES, Calibration, Entry, LatencyTable, enumerate_blocks
 from nas.lutkit._drift import (
     drift_stats,
     lag1_autocorr,

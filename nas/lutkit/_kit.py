@@ -20,8 +20,7 @@ from typing import Any
 
 from nas import __version__
 from nas._errors import NasError
-from nas.latency._backends import onnx_bytes
-from nas.latency._enumerate import enumerate_blocks, space_points
+from nas.latency import enumerate_blocks, onnx_bytes, space_points
 from nas.space import SearchSpace
 
 KIT_FORMAT = "hwnas-lut-kit"

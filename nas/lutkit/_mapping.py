@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.blocks import Block
-from nas.latency import Entry
-from nas.latency._enumerate import enumerate_blocks
+from nas.latency import Entry, enumerate_blocks
 from nas.space import get_space
 
 

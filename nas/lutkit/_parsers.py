@@ -21,9 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nas._errors import NasError
+from nas._yaml import read_yaml
 from nas.lutkit._mapping import Candidate, SourceRecord, Stats
 from nas.space import make_divisible
 
@@ -52,12 +51,7 @@ def _shape(text: str | None) -> tuple[int, int] | None:
 
 
 def read_yaml_table(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise NasError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise NasError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, "table")
     if not isinstance(data, dict) or not data:
         raise NasError(f"{path}: expected a YAML mapping of block keys to {{count, mean, ...}}")
     for key, value in data.items():

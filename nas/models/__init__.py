@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas.models._builder import NASNet, build_model, example_input, init_weights
+from nas.models._builder import NASNet, build_model, example_input, init_weights, layers_source
 from nas.models._layers import (
     ChannelShuffle,
     ConvBNAct,
@@ -25,6 +25,7 @@ __all__ = [
     "build_model",
     "example_input",
     "init_weights",
+    "layers_source",
     "make_act",
     "make_block",
 ]

@@ -52,5 +52,14 @@ def build_model(
                   dropout=dropout)
 
 
+def layers_source() -> str:
+    """The source of the layer module, which ``nas export`` copies into a standalone ``model.py``."""
+    import inspect
+
+    from nas.models import _layers
+
+    return inspect.getsource(_layers)
+
+
 def example_input(arch: Arch, *, batch: int = 1, in_channels: int = 3) -> torch.Tensor:
     return torch.randn(batch, in_channels, arch.resolution, arch.resolution)

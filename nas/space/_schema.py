@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nas._errors import NasError
+from nas._yaml import read_yaml
 from nas.arch import Layer
 
 ACTIVATIONS = ("relu", "relu6", "hswish", "swish", "none")
@@ -154,12 +153,7 @@ class _Fields:
 
 def read_space_file(path: Path) -> dict[str, Any]:
     """Read a YAML space file into a mapping, with errors that name the file."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise NasError(f"{path}: cannot read space file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise NasError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, "space file")
     if not isinstance(data, dict):
         raise NasError(f"{path}: a space file must be a YAML mapping")
     return data

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.latency._fingerprint import cpu_model as cpu_name
+from nas.latency import cpu_model as cpu_name
 from nas.space import SearchSpace
 
 # With reference networks, the runs alternate between the model and each reference in this many
