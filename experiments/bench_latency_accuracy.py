@@ -259,10 +259,10 @@ def render(results: list[dict[str, Any]], count: dict[str, int], plan: str | Non
     for r in results:
         for row in r["per_run"]:
             drift = "–" if row["drift_p50"] is None else f"{row['drift_p50']:.2f}"
-            cells = "; ".join(f"{res} px: {row['bias_pct'][res]:+.1f}%, "
-                              f"{row['within_10pct'][res]:.0%}"
-                              for res in sorted(row["bias_pct"], key=int))
-            lines.append(f"| `{r['table']}` | {row['run']} | {drift} | {cells} |")
+            per_res = "; ".join(f"{res} px: {row['bias_pct'][res]:+.1f}%, "
+                                f"{row['within_10pct'][res]:.0%}"
+                                for res in sorted(row["bias_pct"], key=int))
+            lines.append(f"| `{r['table']}` | {row['run']} | {drift} | {per_res} |")
     return "\n".join(lines)
 
 
