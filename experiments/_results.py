@@ -11,6 +11,8 @@ import datetime as _dt
 import os
 import platform
 import re
+import shlex
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -35,13 +37,18 @@ def machine_line() -> str:
             f"run {_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}.")
 
 
-def use_host1_tables() -> None:
-    """Pin table lookups by id to the shipped ``latency_tables/ID.json`` (built on host 1) rather
-    than this machine's host variant (``latency_tables/hosts/``): for scripts that rescore
-    timings recorded against those tables, whatever machine rescores them."""
-    from nas.latency._registry import HOST_ENV
-
-    os.environ[HOST_ENV] = "default"
+def command_line() -> str:
+    """The command that is running, as one would type it from the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        script = script.relative_to(Path.cwd())
+    except ValueError:
+        script = Path("experiments") / script.name
+    args = list(sys.argv[1:])
+    if "--note" in args:  # the note is in the section already
+        i = args.index("--note")
+        del args[i:i + 2]
+    return shlex.join(["python", str(script), *args])
 
 
 def section_args(doc: str | None) -> argparse.Namespace:
@@ -64,9 +71,10 @@ def publish(args: argparse.Namespace, name: str, title: str, data: object, *part
 
 
 def write_section(name: str, title: str, body: str) -> None:
-    """Replace (or append) section ``name`` of RESULTS.md with ``title``, the machine line and ``body``."""
-    replace_section(name, f"<!-- BEGIN {name} -->\n## {title}\n\n{machine_line()}\n\n{body.strip()}\n"
-                          f"<!-- END {name} -->")
+    """Replace (or append) section ``name`` of RESULTS.md with ``title``, the command that is
+    running, the machine line and ``body``."""
+    replace_section(name, f"<!-- BEGIN {name} -->\n## {title}\n\nCommand: `{command_line()}`\n\n"
+                          f"{machine_line()}\n\n{body.strip()}\n<!-- END {name} -->")
 
 
 def replace_section(name: str, block: str) -> None:

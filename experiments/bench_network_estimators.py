@@ -34,7 +34,7 @@ resolution feels it).
 (``--from-saved`` scores the saved bursts again without measuring; ``--note`` adds a paragraph.)
 
 The networks are validation-stream networks of seed 555: neither set A (seed 1) nor set B
-(seed 2026). Writes ``experiments/bench_network_estimators_out/<table>.npz`` and the
+(seed 2026). Writes ``experiments/data/network_estimators/<table>.npz`` and the
 ``network_estimators`` section of ``experiments/RESULTS.md``.
 """
 
@@ -63,7 +63,7 @@ from nas.latency._networks import (
 from nas.latency._settings import Settings
 from nas.latency._validate import accuracy
 
-OUT = Path(__file__).resolve().parent / "bench_network_estimators_out"
+OUT = Path(__file__).resolve().parent / "data" / "network_estimators"
 TABLES = ("cpu_torch_mobilenet_v3", "cpu_onnxruntime_mobilenet_v3", "cpu_torch_mobilenet_v2",
           "cpu_onnxruntime_mobilenet_v2")
 CHUNK = 8
@@ -142,7 +142,7 @@ def score(tid: str, resolution: int, n: int, passes: int, rounds: int, seed: int
         for p in range(passes):
             bursts.append(paired_bursts(items, anchor, settings, rounds,
                                         np.random.default_rng([seed, p])))
-    OUT.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{tid}_{resolution}.npz"
     np.savez(path, pred=pred, at_build=at_build, seconds=time.perf_counter() - t0,
              rounds=rounds, net=np.array([b[0] for b in bursts]),
@@ -209,7 +209,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--seed", type=int, default=555)
     ap.add_argument("--from-saved", action="store_true",
-                    help="no measuring: score the bursts saved in bench_network_estimators_out/")
+                    help="no measuring: score the bursts saved in data/network_estimators/")
     ap.add_argument("--note", default="", help="a paragraph appended to the section")
     args = ap.parse_args()
     if args.passes < 2:

@@ -8,7 +8,7 @@ Anchors divide out the drift as in ``nas lut validate``.
 
     python experiments/bench_network_rounds.py --tables cpu_torch_mobilenet_v3 --resolution 32
 
-Each run's rows are added to ``experiments/bench_network_rounds_out/runs.json`` (the machine's
+Each run's rows are added to ``experiments/data/network_rounds/runs.json`` (the machine's
 load changes from minute to minute, so every run is kept) and the ``network_rounds`` section of
 ``experiments/RESULTS.md`` is rewritten from all of them.
 """
@@ -41,7 +41,7 @@ FINDINGS = (
     "pass-to-pass noise there is mostly not too few samples, and the default stays 20; more "
     "runs (`--passes`, or several runs combined with `--from-csv`) average it out instead.")
 
-RUNS = Path(__file__).resolve().parent / "bench_network_rounds_out" / "runs.json"
+RUNS = Path(__file__).resolve().parent / "data" / "network_rounds" / "runs.json"
 
 
 def pair_agreement(passes: list[np.ndarray]) -> tuple[float, float]:
@@ -130,7 +130,7 @@ def main() -> None:
         "the same setting agree (mean over pairs of passes); 'table vs a pass' scores the "
         "shipped table against one pass (mean over passes). Every run is kept (this VM's load "
         f"changes from minute to minute; hosts: Linux {', '.join(kernels)}); rows in run order, "
-        "from `experiments/bench_network_rounds_out/runs.json`; '(probe)' marks the run of the "
+        "from `experiments/data/network_rounds/runs.json`; '(probe)' marks the run of the "
         "ad-hoc script this one grew from (same networks and measuring calls). Each run "
         "scores the table variant its host picks (v782: host 1, the default tables; "
         "v1300: host 3, `latency_tables/hosts/intel-xeon-family6-model167/`).\n\n"

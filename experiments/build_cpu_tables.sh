@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild the four shipped CPU latency tables (1 thread; torch and onnxruntime; mobilenet_v3 and
 # mobilenet_v2; ImageNet config 224/3 ch/1000 classes and quickstart config 32/1 ch/10 classes),
-# calibrate them, then run the validation benchmark (experiments/bench_latency.py), which writes
-# its section of experiments/RESULTS.md. Run it in a quiet window: nothing else on the cores.
+# calibrate them, then validate them on fresh networks (VAL_RUNS runs of VAL_N networks per config,
+# seed VAL_SEED: use a seed no earlier validation used) and score the runs combined with
+# experiments/bench_latency_accuracy.py, which writes its section of experiments/RESULTS.md
+# (docs/latency-validation.md: the method). Run it in a quiet window: nothing else on the cores.
 #
 #   experiments/build_cpu_tables.sh            # full rebuild + benchmark
 #   QUICK=1 experiments/build_cpu_tables.sh    # fewer rounds/networks (provisional tables)
@@ -18,9 +20,8 @@
 #
 # A config whose anchor network varied by more than 20% between the chunks of its build (the
 # machine's speed drifted while it measured) is measured again, up to ATTEMPTS builds in all,
-# and the steadiest attempt is kept (`nas lut build --attempts`). On the 2026-11-30 host, of
-# four table configs whose build drifted past that line, three ranked held-out networks clearly
-# worse than a steady build of the same config (experiments/RESULTS.md, latency_tables_rebuilt).
+# and the steadiest attempt is kept (`nas lut build --attempts`): a build that drifted that far
+# ranked held-out networks clearly worse than a steady build of the same config.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -f .venv/bin/activate ]; then . .venv/bin/activate; fi
@@ -29,8 +30,10 @@ ROUNDS=${ROUNDS:-14}
 ATTEMPTS=${ATTEMPTS:-3}
 CAL_N=${CAL_N:-80}
 VAL_N=${VAL_N:-50}
+VAL_RUNS=${VAL_RUNS:-5}
+VAL_SEED=${VAL_SEED:-1}
 STAT=${STAT:-min}
-if [ "${QUICK:-0}" = 1 ]; then ROUNDS=3; CAL_N=20; VAL_N=${VAL_N_QUICK:-10}; fi
+if [ "${QUICK:-0}" = 1 ]; then ROUNDS=3; CAL_N=20; VAL_N=${VAL_N_QUICK:-10}; VAL_RUNS=2; fi
 DEST=latency_tables${HOST:+/hosts/$HOST}
 mkdir -p "$WORK" "$DEST"
 start=$(date +%s)
@@ -51,6 +54,13 @@ for space in mobilenet_v3 mobilenet_v2; do
     echo "$id: built and calibrated in $(( $(date +%s) - t0 )) s"
   done
 done
-python experiments/bench_latency.py --n "$VAL_N" --tables \
-  cpu_torch_mobilenet_v3 cpu_onnxruntime_mobilenet_v3 cpu_torch_mobilenet_v2 cpu_onnxruntime_mobilenet_v2
+IDS=(cpu_onnxruntime_mobilenet_v3 cpu_torch_mobilenet_v3 cpu_torch_mobilenet_v2 cpu_onnxruntime_mobilenet_v2)
+for k in $(seq 1 "$VAL_RUNS"); do
+  for id in "${IDS[@]}"; do
+    nas lut validate "$DEST/$id.json" --seed "$VAL_SEED" --n "$VAL_N" --out "$WORK/validation/run$k" \
+      --no-progress --json > /dev/null
+  done
+done
+python experiments/bench_latency_accuracy.py --tables $(printf "$DEST/%s.json " "${IDS[@]}") \
+  --runs "$WORK"/validation/run*/validate_*.csv
 echo "total: $(( $(date +%s) - start )) s"

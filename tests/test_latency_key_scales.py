@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _recorded import unpack_table
 from test_latency_table import make_table, sample_archs
 
 from nas._errors import NasError
@@ -15,10 +16,9 @@ from nas.latency import Calibration, LatencyTable, fit_calibration, read_table
 from nas.latency._calibration import MIN_KEY_CV_GAIN
 from nas.latency._networks import NetItem, feature_matrix, key_matrix, refit_calibration
 
-ROOT = Path(__file__).resolve().parents[1]
-# The set F build on host 3 (recorded; shipped as that host's variant until set I).
-HOST3_ORT_V2 = (ROOT / "experiments" / "bench_latency_out_host3" / "tables"
-                / "cpu_onnxruntime_mobilenet_v2.json")
+# The onnxruntime mobilenet_v2 table as built on host 3 for set F (recorded; shipped as that
+# host's variant until set I), in tests/data/latency/.
+HOST3_ORT_V2 = "host3_setf_cpu_onnxruntime_mobilenet_v2"
 
 
 def _planted(n: int, effect: float, seed: int = 0) -> tuple[
@@ -86,7 +86,7 @@ def test_host3_calibration_refits_with_key_scales_at_32px(tmp_path: Path) -> Non
     """The onnxruntime mobilenet_v2 table built on host 3: a refit on its own 80 calibration
     networks per resolution (no measuring) turns key scales on at 32 px; with them off the
     refit reproduces the file exactly."""
-    table = read_table(HOST3_ORT_V2)
+    table = read_table(unpack_table(HOST3_ORT_V2, tmp_path / "recorded"))
     shipped = table.content_hash
     refit_calibration(table, key_scales=False)
     assert table.content_hash == shipped

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
+from _recorded import unpack_runs, unpack_table
 
 from nas._errors import NasError
 from nas.cli._main import main
@@ -20,14 +21,24 @@ from nas.latency._networks import refit_calibration
 from nas.latency._run_calibration import calibrate_from_runs, networks_of_runs
 from nas.latency._runs import score_runs
 
-EXP = Path(__file__).resolve().parents[1] / "experiments"
 TID = "cpu_onnxruntime_mobilenet_v2"
-# The host-3 variant shipped from set I to set K (its calibration has none of sets F-J).
-TABLE = EXP / "bench_latency_out_host3i" / "tables" / f"{TID}.json"
+# Recorded in tests/data/latency/: the host-3 variant shipped from set I to set K (its
+# calibration has none of sets F-J), and five validation runs each of sets G and H.
+_RECORDED: dict[str, list[Path]] = {}
+TABLE = Path()
 
 
-def runs(set_dir: str) -> list[Path]:
-    return sorted((EXP / set_dir).glob(f"run*/validate_{TID}.csv"))
+@pytest.fixture(autouse=True, scope="module")
+def _recorded(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global TABLE
+    into = tmp_path_factory.mktemp("recorded")
+    TABLE = unpack_table(f"host3_seti_{TID}", into)
+    for name in ("host3_setg", "host3_seth"):
+        _RECORDED[name] = unpack_runs(name, TID, into)
+
+
+def runs(name: str) -> list[Path]:
+    return list(_RECORDED[name])
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -46,7 +57,7 @@ def write_rows(path: Path, data: list[dict[str, str]]) -> Path:
 def test_runs_are_added_combined_and_no_longer_held_out(tmp_path: Path) -> None:
     table = read_table(TABLE)
     before = list(table.calibration.samples)
-    set_g = runs("bench_latency_out_host3g")
+    set_g = runs("host3_setg")
     assert len(set_g) == 5
     cal, summary = calibrate_from_runs(table, set_g)
     assert summary == {"added": 100, "already": 0, "runs_per_network": [5, 5]}
@@ -61,7 +72,7 @@ def test_runs_are_added_combined_and_no_longer_held_out(tmp_path: Path) -> None:
     # Those networks are calibration networks now: set G cannot score the table, set H can.
     with pytest.raises(NasError, match="calibration networks"):
         score_runs(table, set_g)
-    assert score_runs(table, runs("bench_latency_out_host3h"))["per_resolution"]["32"][
+    assert score_runs(table, runs("host3_seth"))["per_resolution"]["32"][
         "model"]["n"] == 50
     # What the table stores is all a refit needs: it reproduces the file.
     back = read_table(table.write(tmp_path / "added.json"))
@@ -71,7 +82,7 @@ def test_runs_are_added_combined_and_no_longer_held_out(tmp_path: Path) -> None:
 
 
 def test_a_network_in_some_runs_takes_the_runs_it_has(tmp_path: Path) -> None:
-    base = rows(runs("bench_latency_out_host3g")[0])
+    base = rows(runs("host3_setg")[0])
     slower = [dict(r) for r in base[:-1]]
     slower[0]["measured_min_ms"] = str(float(base[0]["measured_min_ms"]) * 1.21)
     paths = [write_rows(tmp_path / "a.csv", base), write_rows(tmp_path / "b.csv", slower)]
@@ -85,7 +96,7 @@ def test_a_network_in_some_runs_takes_the_runs_it_has(tmp_path: Path) -> None:
 def test_cli_adds_runs_and_reports_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                         ) -> None:
     out = tmp_path / "t.json"
-    csvs = [str(p) for p in runs("bench_latency_out_host3h")[:2]]
+    csvs = [str(p) for p in runs("host3_seth")[:2]]
     assert main(["lut", "calibrate", str(TABLE), "--add-runs", *csvs, "--out", str(out),
                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -103,7 +114,7 @@ def test_cli_adds_runs_and_reports_them(tmp_path: Path, capsys: pytest.CaptureFi
 ])
 def test_add_runs_conflicts_are_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                        args: list[str], message: str) -> None:
-    csv_path = str(runs("bench_latency_out_host3h")[0])
+    csv_path = str(runs("host3_seth")[0])
     assert main(["lut", "calibrate", str(TABLE), "--add-runs", csv_path, *args,
                  "--out", str(tmp_path / "x.json")]) == 2
     assert message in capsys.readouterr().err
@@ -119,10 +130,10 @@ def test_bad_runs_name_the_file_or_network(tmp_path: Path) -> None:
     table = read_table(TABLE)
     with pytest.raises(NasError, match="no such validation CSV"):
         calibrate_from_runs(table, [tmp_path / "absent.csv"])
-    once = runs("bench_latency_out_host3h")[0]
+    once = runs("host3_seth")[0]
     with pytest.raises(NasError, match="given twice"):
         calibrate_from_runs(table, [once, once.parent / ".." / once.parent.name / once.name])
-    other = [dict(r, classes="7") for r in rows(runs("bench_latency_out_host3h")[0])]
+    other = [dict(r, classes="7") for r in rows(runs("host3_seth")[0])]
     with pytest.raises(NasError, match="does not cover"):
         calibrate_from_runs(table, [write_rows(tmp_path / "other.csv", other)])
     data = json.loads(TABLE.read_text())
@@ -132,12 +143,12 @@ def test_bad_runs_name_the_file_or_network(tmp_path: Path) -> None:
     lacking.write_text(json.dumps({**data, "entries": {k: v for k, v in data["entries"].items()
                                                        if k != key}}))
     with pytest.raises(NasError, match=r"has no entry for block .*nas lut build"):
-        calibrate_from_runs(read_table(lacking), runs("bench_latency_out_host3h")[:1])
+        calibrate_from_runs(read_table(lacking), runs("host3_seth")[:1])
     data.pop("calibration")
     bare = tmp_path / "bare.json"
     bare.write_text(json.dumps(data))
     with pytest.raises(NasError, match="no calibration to add networks to"):
-        calibrate_from_runs(read_table(bare), runs("bench_latency_out_host3h")[:1])
+        calibrate_from_runs(read_table(bare), runs("host3_seth")[:1])
 
 
 def test_runs_are_rescaled_to_the_tables_anchor_speed(tmp_path: Path) -> None:
@@ -148,7 +159,7 @@ def test_runs_are_rescaled_to_the_tables_anchor_speed(tmp_path: Path) -> None:
         c["anchor"]["ms"] *= 1.1
     slower = tmp_path / "slower.json"
     slower.write_text(json.dumps(data))
-    base = rows(runs("bench_latency_out_host3h")[0])
+    base = rows(runs("host3_seth")[0])
     bare = write_rows(tmp_path / "bare.csv", [
         {k: v for k, v in r.items() if k not in ("anchor_arch", "anchor_ms_at_build")}
         for r in base])

@@ -1,4 +1,4 @@
-"""experiments/bench_latency_noise_free.py: scores extrapolated to a noise-free measurement."""
+"""experiments/bench_latency_accuracy.py --noise-free: scores extrapolated to a noise-free measurement."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    sys.path.insert(0, str(EXPERIMENTS))  # the script imports its sibling _results
+    sys.path.insert(0, str(EXPERIMENTS))
     try:
-        return importlib.import_module("bench_latency_noise_free")
+        return importlib.import_module("bench_latency_accuracy")
     finally:
         sys.path.remove(str(EXPERIMENTS))
 
