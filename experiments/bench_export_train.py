@@ -25,9 +25,8 @@ from _results import write_section
 
 from nas._errors import NasError
 from nas.arch import REFERENCES
-from nas.export import arch_export_source, export_arch
+from nas.export import arch_export_source, export_arch, train_export
 from nas.space import get_space
-from nas.train import train
 
 TABLE = "cpu_torch_mobilenet_v3"
 
@@ -65,7 +64,7 @@ def main() -> None:
             info, export_s, note = export_one(spec, out, classes=10, in_channels=1, dataset="digits")
             if note:
                 notes.append(f"arch {i}: {note}")
-            result = train(out, epochs=args.epochs, progress=False, threads=args.threads)
+            result = train_export(out, epochs=args.epochs, progress=False, threads=args.threads)
             lat = result["latency"]
             pred = lat["predicted"][0] if lat["predicted"] else None
             rows.append([

@@ -1,7 +1,8 @@
 """Ray dispatch: speed-up of 2 workers over 1 on a CPU-bound evaluator, and dispatch overhead per trial.
 
-Both are measured through :func:`nas.distributed.run_trials` (ask, Ray task, tell into a SQLite
-study, as a search does) on (a) a local Ray instance started by the driver and (b) a two-node
+Both are measured through :class:`nas.distributed.RayExecutor` (ask, Ray task, tell into a SQLite
+study, as a search does; the driver loop is the tests' ``run_plain``) on (a) a local Ray instance
+started by the driver and (b) a two-node
 cluster started on this machine with ``ray start`` (1 CPU per node), the driver joining it.
 
 * Speed-up: ``N`` trials, each a fixed number of SGD steps of a small MLP in one thread
@@ -57,34 +58,41 @@ def trivial(x: float) -> float:
     return x * x
 
 
+class Evaluation:
+    """``fn(*args(arch))`` as the executor's ``evaluator(arch, reporter)``; ``arch`` carries the
+    trial's argument as text."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __call__(self, arch: str, _reporter: Any) -> float:
+        return float(self.fn(*json.loads(arch)))
+
+
 def _study(storage: str | None) -> Any:
     """A study in memory, or in SQLite opened as a search run opens it (WAL, synchronous=NORMAL)."""
     import optuna
 
-    from nas.search._runner import make_storage
+    from nas.search import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(storage=make_storage(storage) if storage else None,
+    return optuna.create_study(storage=open_storage(storage) if storage else None,
                                sampler=optuna.samplers.RandomSampler(seed=0))
 
 
-def _run(study: Any, n: int, evaluate: Any, make_args: Any, workers: int) -> dict[str, float]:
-    from nas.distributed import Job, run_trials
+def _run(study: Any, n: int, evaluate: Any, make_args: Any, workers: int, address: str | None) -> dict[str, float]:
+    from _ray_driver import run_plain
 
-    asked = 0
+    from nas.distributed import RayExecutor
 
-    def prepare(st: Any) -> Job | None:
-        nonlocal asked
-        if asked >= n:
-            return None
-        asked += 1
-        trial = st.ask()
-        return Job(trial, make_args(trial))
-
-    stats = run_trials(study, prepare, evaluate, workers=workers)
-    if stats.completed != n:
-        raise RuntimeError(f"benchmark trials failed: {stats.failures}")
-    return {"wall_s": stats.wall_s, "eval_s": stats.eval_s}
+    executor = RayExecutor(address, workers=workers)
+    start = time.perf_counter()
+    with executor.started(None, ""):
+        run_plain(study, executor, Evaluation(evaluate), n, lambda trial: json.dumps(make_args(trial)))
+    wall = time.perf_counter() - start
+    if executor.stats.completed != n:
+        raise RuntimeError(f"benchmark trials failed: {executor.stats.failures}")
+    return {"wall_s": wall, "eval_s": executor.stats.eval_s}
 
 
 def measure(address: str | None, args: argparse.Namespace) -> dict[str, Any]:
@@ -94,6 +102,7 @@ def measure(address: str | None, args: argparse.Namespace) -> dict[str, Any]:
     from nas.distributed import ray_cluster
 
     out: dict[str, Any] = {}
+    join = address  # an executor uses the Ray instance already started here as it is
     with tempfile.TemporaryDirectory() as tmp, ray_cluster(address, num_cpus=2) as info:
         out["nodes"] = len(info.nodes)
         # Warm-up: two workers import torch and run a few steps, so timed runs pay no start-up.
@@ -105,18 +114,18 @@ def measure(address: str | None, args: argparse.Namespace) -> dict[str, Any]:
 
         for workers in (1, 2):
             study = _study(f"sqlite:///{tmp}/speed{workers}.db")
-            out[f"speed_w{workers}"] = _run(study, args.trials, cpu_steps, step_args, workers)
+            out[f"speed_w{workers}"] = _run(study, args.trials, cpu_steps, step_args, workers, join)
         out["speedup"] = out["speed_w1"]["wall_s"] / out["speed_w2"]["wall_s"]
 
         def x_args(trial: Any) -> tuple[float]:
             return (trial.suggest_float("x", 0, 1),)
 
         for label, storage in (("sqlite", f"sqlite:///{tmp}/overhead.db"), ("memory", None)):
-            run = _run(_study(storage), args.overhead_trials, trivial, x_args, 1)
+            run = _run(_study(storage), args.overhead_trials, trivial, x_args, 1, join)
             out[f"overhead_{label}_ms"] = (run["wall_s"] - run["eval_s"]) / args.overhead_trials * 1000
         out["storage_only_sqlite_ms"] = storage_only(f"sqlite:///{tmp}/storage_only.db", args.overhead_trials)
         # The same with 2 workers: throughput of trivial trials (ask/tell stay serial on the driver).
-        run = _run(_study(f"sqlite:///{tmp}/overhead2.db"), args.overhead_trials, trivial, x_args, 2)
+        run = _run(_study(f"sqlite:///{tmp}/overhead2.db"), args.overhead_trials, trivial, x_args, 2, join)
         out["trivial_w2_ms"] = run["wall_s"] / args.overhead_trials * 1000
     return out
 

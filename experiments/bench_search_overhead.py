@@ -52,7 +52,7 @@ def measure(sampler: str, trials: int, root: Path) -> dict[str, np.ndarray]:
                               population_size=20 if sampler.startswith("nsga") else None),
         n_trials=trials, evaluator=ZeroCostConfig())
     problem = check_config(cfg)
-    study, url = open_study(problem, root / sampler, resume=False)
+    study, url, _ = open_study(problem, root / sampler, resume=False)
     driver = SearchDriver(problem, study, url)
     ask, tell, total = [], [], []
     for _ in range(trials):

@@ -3,7 +3,7 @@
     python tests/_ray_driver.py ADDRESS STORAGE STUDY --n-trials N --workers W [--sleep S]
         [--fail-above X] [--resources JSON] [--max-retries K]
 
-It asks trials with one float ``x`` from a random-sampler study and evaluates ``x**2`` through
+It asks trials (:func:`run_plain`) with one float ``x`` from a random-sampler study and evaluates ``x**2`` through
 :class:`nas.distributed.RayExecutor` after sleeping ``S`` seconds (raising ValueError when
 ``x > X``), and prints the executor's stats as JSON. Each trial records the number of RUNNING
 trials the storage showed when it was asked (user attr ``running_at_ask``), which is what
@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -39,6 +40,38 @@ class SlowSquare:
         if x > self.fail_above:
             raise ValueError(f"x={x:.3f} is above {self.fail_above}")
         return x * x
+
+
+def arch_of(trial: optuna.Trial) -> str:
+    """Suggests ``x`` and records what samplers saw as pending when the trial was asked."""
+    trial.set_user_attr("driver_pid", os.getpid())
+    return repr(trial.suggest_float("x", 0.0, 1.0))
+
+
+def run_plain(study: optuna.Study, executor: Any, evaluate: Any, n_trials: int,
+              arch_of: Callable[[optuna.Trial], str]) -> None:
+    """Ask ``n_trials`` trials of a plain study and evaluate them through ``executor`` (started):
+    ``evaluate(arch_of(trial), None)`` is the trial's value; an error fails the trial."""
+    asked, pending = 0, {}
+    while True:
+        while asked < n_trials and len(pending) < executor.slots:
+            asked += 1
+            running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+            trial = study.ask()
+            trial.set_user_attr("running_at_ask", running)
+            pending[trial.number] = trial
+            executor.submit(trial.number, evaluate, arch_of(trial), None)
+        if not pending:
+            return
+        for outcome in executor.wait():
+            trial = pending.pop(outcome.key)
+            for key, value in outcome.attrs.items():
+                trial.set_user_attr(key, value)
+            if outcome.error is not None:
+                trial.set_user_attr("fail_reason", outcome.error)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, outcome.result)
 
 
 def main() -> int:
@@ -68,29 +101,8 @@ def main() -> int:
 
     # Workers cannot import this test file: ship its classes by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    asked, pending = 0, {}
     with executor.started(None, args.storage):
-        while True:
-            while asked < args.n_trials and len(pending) < executor.slots:
-                asked += 1
-                running = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
-                trial = study.ask()
-                trial.set_user_attr("running_at_ask", running)
-                trial.set_user_attr("driver_pid", os.getpid())
-                x = trial.suggest_float("x", 0.0, 1.0)
-                pending[trial.number] = trial
-                executor.submit(trial.number, evaluate, repr(x), None)  # type: ignore[arg-type]
-            if not pending:
-                break
-            for outcome in executor.wait():
-                trial = pending.pop(outcome.key)
-                for key, value in outcome.attrs.items():
-                    trial.set_user_attr(key, value)
-                if outcome.error is not None:
-                    trial.set_user_attr("fail_reason", outcome.error)
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                else:
-                    study.tell(trial, outcome.result)
+        run_plain(study, executor, evaluate, args.n_trials, arch_of)
     print(json.dumps(asdict(executor.stats)), flush=True)
     return 0
 

@@ -9,7 +9,7 @@ atomically and the partial file removed. Every chunk also times the configs' anc
 (the anchor's time varied between chunks by more than ``max_drift`` %), and keeps the steadiest
 attempt: on this project's cloud VM, of four table configs built with more than 20% drift,
 three ranked held-out networks clearly worse than a steady build of the same config
-(``experiments/RESULTS.md``, section ``latency_tables_rebuilt``).
+(``docs/latency-validation.md``).
 """
 
 from __future__ import annotations

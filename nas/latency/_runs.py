@@ -2,8 +2,8 @@
 
 A validation run writes one CSV row per network (``nas lut validate --out DIR``). On a shared
 machine one run's timings carry the noise of the minutes it ran in: on this project's VM two
-runs of the same 50 networks agreed to a median Kendall tau of only 0.75-0.94 (RESULTS.md,
-section ``latency_tables_sessions``). Runs of the same networks (same table configs, ``--n`` and
+runs of the same 50 networks agreed to a median Kendall tau of only 0.75-0.94
+(``docs/latency-validation.md``). Runs of the same networks (same table configs, ``--n`` and
 ``--seed``) taken at different times are combined here, per network, by the geometric mean of
 their drift-corrected timings, which averages out the noise of any one session.
 
