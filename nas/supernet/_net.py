@@ -21,6 +21,7 @@ both compute the same function.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -35,8 +36,9 @@ from torch import nn
 from nas._errors import NasError
 from nas.arch import Arch, Layer
 from nas.blocks import Block, arch_to_blocks
-from nas.models import ConvBNAct, InvertedResidual, NASNet, SqueezeExcite, build_model
+from nas.models import ConvBNAct, InvertedResidual, NASNet, SqueezeExcite, make_block
 from nas.space import SearchSpace, get_space, make_divisible
+from nas.supernet._config import SupernetConfig
 
 _SKELETONS = 256  # meta-device module skeletons cached per arch text
 GeneValue = int | float | str
@@ -177,7 +179,15 @@ class Supernet(nn.Module):
             for k in p.kernels[:-1]:
                 transforms[f"p{i}_k{k}"] = nn.Parameter(torch.eye(k * k))
         self.kernel_transforms = nn.ParameterDict(transforms)
-        self._skeletons: OrderedDict[str, NASNet] = OrderedDict()
+        self._skeletons: OrderedDict[str, nn.Sequential] = OrderedDict()
+        self._blocks: dict[tuple[str, float], nn.Module] = {}
+        # Set by nas.supernet.load_supernet for a trained supernet:
+        self.recipe: SupernetConfig | None = None
+        self.dataset = ""
+        self.epochs_done = 0
+        self.complete = False
+        self.class_names: tuple[str, ...] = ()
+        self.path = ""
 
     # -- archs -------------------------------------------------------------------------------
     @property
@@ -228,13 +238,32 @@ class Supernet(nn.Module):
                            f"at supernet slot {self.positions[pos].name}")
         return weight
 
-    def _skeleton(self, arch: Arch) -> NASNet:
+    def _block_module(self, block: Block, dropout: float) -> nn.Module:
+        """The builder's module for ``block`` on the meta device (cached: no init cost)."""
+        key = (block.key, dropout)
+        mod = self._blocks.get(key)
+        if mod is None:
+            with torch.device("meta"):
+                mod = make_block(block, dropout=dropout)
+            self._blocks[key] = mod
+        return mod
+
+    def _modules_for(self, arch: Arch) -> tuple[list[Block], list[nn.Module]]:
+        blocks = [b for _, b in self.plan(arch)]
+        last = len(blocks) - 1
+        modules: list[nn.Module] = []
+        for i, b in enumerate(blocks):
+            mod = self._block_module(b, self.dropout if i == last else 0.0)
+            # Two equal blocks (same key) must still be two modules: tensors are set by name.
+            modules.append(copy.deepcopy(mod) if any(m is mod for m in modules) else mod)
+        return blocks, modules
+
+    def _skeleton(self, arch: Arch) -> nn.Sequential:
+        """``build_model(arch)``'s module tree on the meta device (same names and shapes)."""
         key = arch.text
         sk = self._skeletons.get(key)
         if sk is None:
-            with torch.device("meta"):
-                sk = build_model(arch, self.space, classes=self.classes,
-                                 in_channels=self.in_channels, dropout=self.dropout)
+            sk = nn.Sequential(*self._modules_for(arch)[1])
             self._skeletons[key] = sk
             if len(self._skeletons) > _SKELETONS:
                 self._skeletons.popitem(last=False)
@@ -281,9 +310,11 @@ class Supernet(nn.Module):
         with torch.no_grad():
             state = {k: v.detach().clone(memory_format=torch.contiguous_format)
                      for k, v in self.subnet_tensors(arch).items()}
-        with torch.device("meta"):
-            model = build_model(arch, self.space, classes=self.classes,
-                                in_channels=self.in_channels, dropout=self.dropout)
+        blocks, modules = self._modules_for(arch)
+        # What build_model(arch, ...) returns, without its (discarded) random initialization.
+        model = NASNet.__new__(NASNet)
+        nn.Sequential.__init__(model, *(copy.deepcopy(m) for m in modules))
+        model.blocks = tuple(blocks)
         model.load_state_dict(state, assign=True)
         return model
 
