@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ import torch
 from nas.arch import Arch
 from nas.cost import arch_cost
 from nas.data import ImageData, load_dataset, split_minival
-from nas.evaluators import TrainConfig, naswot, train_accuracy
+from nas.evaluators import TrainConfig, train_accuracy
 from nas.space import SearchSpace, get_space
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "supernet"

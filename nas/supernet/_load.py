@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,9 @@ from nas.space import SearchSpace, get_space
 from nas.supernet._config import SupernetConfig
 from nas.supernet._net import Supernet, space_hash
 from nas.supernet._train import (
+    _EVAL_BATCH,
     CHECKPOINT,
     CHECKPOINT_FORMAT,
-    _EVAL_BATCH,
     calibration_images,
     resize,
     supernet_data,
@@ -38,7 +39,7 @@ def read_checkpoint(directory: str | Path) -> dict[str, Any]:
                        "`nas supernet train CONFIG --out DIR`)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+    except Exception as exc:
         raise NasError(f"{path}: not a readable supernet checkpoint ({type(exc).__name__}: "
                        f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or "space" not in ckpt:
@@ -52,10 +53,8 @@ def _find_space(ckpt: dict[str, Any], path: Path) -> SearchSpace:
     candidates: list[SearchSpace] = []
     if rec.get("path") and Path(rec["path"]).is_file():
         candidates.append(get_space(rec["path"]))
-    try:
+    with contextlib.suppress(NasError):
         candidates.append(get_space(rec["name"]))
-    except NasError:
-        pass
     if not candidates:
         raise NasError(f"{path}: trained on space {rec['name']!r}, which is not known here "
                        f"(its file {rec.get('path') or '?'} is gone)")

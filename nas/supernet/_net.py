@@ -295,7 +295,7 @@ class Supernet(nn.Module):
             t = self._kernel(pos, t, shape[2])
         return t
 
-    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, x: torch.Tensor, arch: Arch) -> torch.Tensor:
         """Logits of subnet ``arch`` on ``x`` (gradients flow into the shared weights)."""
         sk = self._skeleton(arch)
         sk.train(self.training)
@@ -333,22 +333,34 @@ class Supernet(nn.Module):
             convs = [m for m in mod.body if isinstance(m, ConvBNAct)]
             if len(convs) != 3:  # no expand conv: mid channels are the block input's
                 continue
-            expand, dw, project = convs
-            order = project[0].weight.abs().sum((0, 2, 3)).argsort(descending=True, stable=True)
-            moves: list[tuple[torch.Tensor, int]] = [(expand[0].weight, 0), (dw[0].weight, 0),
-                                                     (project[0].weight, 1)]
-            for bn in (expand[1], dw[1]):
+            (ex, ex_bn), (dw, dw_bn), (pj, _) = (_conv_bn(c) for c in convs)
+            order = pj.weight.abs().sum((0, 2, 3)).argsort(descending=True, stable=True)
+            moves: list[tuple[torch.Tensor, int]] = [(ex.weight, 0), (dw.weight, 0), (pj.weight, 1)]
+            for bn in (ex_bn, dw_bn):
                 moves += [(bn.weight, 0), (bn.bias, 0)]
-                _permute(bn.running_mean, order, 0)
-                _permute(bn.running_var, order, 0)
+                for stat in (bn.running_mean, bn.running_var):
+                    if stat is not None:
+                        _permute(stat, order, 0)
             for se in (m for m in mod.body if isinstance(m, SqueezeExcite)):
-                moves += [(se.reduce.weight, 1), (se.expand.weight, 0), (se.expand.bias, 0)]
+                reduce, expand = se.reduce, se.expand
+                if not isinstance(reduce, nn.Conv2d) or not isinstance(expand, nn.Conv2d):
+                    raise TypeError("SqueezeExcite without 1x1 convs")
+                moves += [(reduce.weight, 1), (expand.weight, 0)]
+                if expand.bias is not None:
+                    moves.append((expand.bias, 0))
             for p, dim in moves:
                 _permute(p, order, dim)
                 if optimizer is not None:
                     for v in optimizer.state.get(p, {}).values():
                         if isinstance(v, torch.Tensor) and v.shape == p.shape:
                             _permute(v, order, dim)
+
+
+def _conv_bn(m: nn.Sequential) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+    conv, bn = m[0], m[1]
+    if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
+        raise TypeError(f"expected conv + batch norm, got {type(conv).__name__}, {type(bn).__name__}")
+    return conv, bn
 
 
 def _permute(t: torch.Tensor, order: torch.Tensor, dim: int) -> None:

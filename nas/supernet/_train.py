@@ -13,7 +13,6 @@ batch order, and the global torch RNG (initialization, dropout) seeded inside
 from __future__ import annotations
 
 import csv
-import math
 import os
 import sys
 import time
@@ -183,7 +182,6 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
     total = config.epochs * steps_per_epoch
     warmup = round(config.warmup_epochs * steps_per_epoch)
     calib = calibration_images(train, config.bn_images, config.seed)
-    r_max = max(config.resolutions)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
