@@ -166,7 +166,7 @@ def test_lr_schedules() -> None:
         return lr_factor(recipe, total_steps=10, steps_per_epoch=1)
 
     warm = schedule("constant", 2)
-    assert [warm(s) for s in range(4)] == [0.1, 0.55, 1.0, 1.0]  # from 0.1 of lr, linearly
+    assert [warm(s) for s in range(4)] == [0.5, 1.0, 1.0, 1.0]  # linearly, full rate at its last step
     cos = [schedule("cosine", 0)(s) for s in range(10)]
     assert cos[0] == 1.0 and all(a > b for a, b in itertools.pairwise(cos)) and cos[-1] > 0
     assert schedule("linear", 0)(9) == pytest.approx(0.1)

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "nas.cli._export",
     "nas.cli._train",
     "nas.cli._search",
+    "nas.cli._supernet",
 ]
 
 

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from nas._errors import NasError
 
-DATASET_KINDS = ("digits", "cifar10:PATH", "imagefolder:PATH")
+DATASET_KINDS = ("digits", "fashion_mnist", "fashion_mnist:PATH", "mnist:PATH", "cifar10:PATH",
+                 "imagefolder:PATH")
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
@@ -190,7 +191,8 @@ def load_imagefolder(root: Path, resolution: int | None, test_fraction: float,
 
 def load_dataset(spec: str, *, resolution: int | None = None, test_fraction: float = 0.2,
                  rng: np.random.Generator | None = None) -> ImageData:
-    """Load ``digits``, ``cifar10:PATH`` or ``imagefolder:PATH``, resized to ``resolution``.
+    """Load ``digits``, ``fashion_mnist[:PATH]``, ``mnist:PATH``, ``cifar10:PATH`` or
+    ``imagefolder:PATH``, resized to ``resolution``.
 
     Args:
         spec: dataset spec.
@@ -208,6 +210,10 @@ def load_dataset(spec: str, *, resolution: int | None = None, test_fraction: flo
         return load_cifar10(Path(path).expanduser(), resolution)
     if kind == "imagefolder" and path:
         return load_imagefolder(Path(path).expanduser(), resolution, test_fraction, rng)
+    if kind == "fashion_mnist" or (kind == "mnist" and path):
+        from nas.data._idx import load_idx_dataset
+
+        return load_idx_dataset(kind, Path(path).expanduser() if path else None, resolution)
     raise NasError(f"dataset {spec!r}: expected one of {', '.join(DATASET_KINDS)}")
 
 

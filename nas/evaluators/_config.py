@@ -135,7 +135,8 @@ class TrainConfig:
         """The shared training recipe with this config's values (Nesterov SGD when ``sgd``)."""
         return Recipe(optimizer=self.optimizer, lr=self.lr, momentum=self.momentum, nesterov=True,
                       weight_decay=self.weight_decay, schedule=self.lr_schedule,
-                      warmup_epochs=self.warmup_epochs, label_smoothing=self.label_smoothing)
+                      warmup_epochs=self.warmup_epochs, warmup_start_factor=0.0,
+                      label_smoothing=self.label_smoothing)
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,9 @@ from nas.export._source import model_source
 from nas.export._timm import timm_arch_def
 from nas.latency import config_key, table_anchors
 from nas.models import build_model
+from nas.recipe import torch_threads
 from nas.space import SearchSpace
-from nas.train import TrainConfig, default_train_config, initial_model, read_export, torch_threads
+from nas.train import TrainConfig, default_train_config, initial_model, read_export
 
 EXPORT_SCHEMA = 1
 ANALYTIC = ("macs", "params", "peak_memory")

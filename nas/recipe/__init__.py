@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from nas.recipe._augment import augment, random_crop, random_hflip
 from nas.recipe._ema import ModelEMA
-from nas.recipe._epoch import Diverged, EpochStats, evaluate, recalibrate_bn, train_epoch
+from nas.recipe._epoch import Diverged, EpochStats, evaluate, recalibrate_bn, torch_threads, train_epoch
 from nas.recipe._recipe import (
     OPTIMIZERS,
     SCHEDULES,
@@ -42,5 +42,6 @@ __all__ = [
     "random_crop",
     "random_hflip",
     "recalibrate_bn",
+    "torch_threads",
     "train_epoch",
 ]

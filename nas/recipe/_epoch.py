@@ -7,7 +7,8 @@ them (where batches come from, checkpoints, rungs, progress) stays with the call
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -124,3 +125,15 @@ def recalibrate_bn(model: nn.Module, xs: Iterable[torch.Tensor]) -> None:
     for bn, m in zip(bns, momenta, strict=True):
         bn.momentum = m
     model.train(was_training)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``None``: leave as is), then restore."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -31,8 +31,9 @@ class Recipe:
         weight_decay: decoupled for AdamW, L2 for SGD; never on norms and biases (1-d parameters).
         schedule: after the warm-up, per step: ``cosine`` or ``linear`` decay to ``min_lr``, or
             ``constant``.
-        warmup_epochs: linear warm-up from ``warmup_start_factor * lr`` (may be fractional).
-        warmup_start_factor: fraction of ``lr`` the warm-up starts at.
+        warmup_epochs: linear warm-up (may be fractional): step ``s`` of ``W`` warm-up steps runs at
+            ``start + (1 - start) * (s + 1) / W`` of ``lr``.
+        warmup_start_factor: ``start`` above: the fraction of ``lr`` the ramp starts from.
         min_lr: learning rate at the end of a decaying schedule.
         label_smoothing: cross-entropy label smoothing.
         grad_clip: clip the gradient norm to this value (0: off).
@@ -77,8 +78,8 @@ def lr_factor(recipe: Recipe, total_steps: int, steps_per_epoch: int) -> Callabl
     start = recipe.warmup_start_factor
 
     def factor(step: int) -> float:
-        if step < warm:
-            return start + (1 - start) * step / warm
+        if step < warm:  # the warm-up's last step reaches the full rate
+            return start + (1 - start) * (step + 1) / warm
         if recipe.schedule == "constant":
             return 1.0
         progress = min(1.0, (step - warm) / max(1, total_steps - warm))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nas.train._config import TrainConfig, default_train_config
 from nas.train._export_dir import initial_model, read_export
-from nas.train._latency import cpu_name, measure_latency, torch_threads
+from nas.train._latency import cpu_name, measure_latency
 from nas.train._loop import WriteBack, resolve_device, train
 
 __all__ = [
@@ -21,6 +21,5 @@ __all__ = [
     "measure_latency",
     "read_export",
     "resolve_device",
-    "torch_threads",
     "train",
 ]

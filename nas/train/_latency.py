@@ -5,32 +5,20 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
 from nas.latency import cpu_model as cpu_name
+from nas.recipe import torch_threads
 from nas.space import SearchSpace
 
 # With reference networks, the runs alternate between the model and each reference in this many
 # rounds: a shared machine's speed changes from minute to minute, and every network should see
 # the same minutes.
 _ROUNDS = 10
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (``None``: leave as is), then restore."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def measure_latency(model: nn.Module, *, in_channels: int, resolution: int, runs: int = 200,

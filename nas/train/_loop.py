@@ -39,6 +39,7 @@ from nas.recipe import (
     evaluate,
     make_optimizer,
     make_scheduler,
+    torch_threads,
     train_epoch,
 )
 from nas.space import SearchSpace
@@ -49,7 +50,6 @@ from nas.train._latency import (
     cpu_name,
     latency_report,
     measure_latency,
-    torch_threads,
 )
 from nas.train._plot import plot_learning_curve
 

@@ -1,0 +1,126 @@
+"""The supernet training recipe: a YAML file read into a validated :class:`SupernetConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas._errors import NasError
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """What ``nas supernet train CONFIG`` reads (every field optional but ``space``/``dataset``).
+
+    Data: ``dataset`` (a :func:`nas.data.load_dataset` spec) loaded at the largest of
+    ``resolutions``; ``minival`` images of its training split (a fixed slice seeded by
+    ``minival_seed``) are held out for ranking subnets; ``train_subset`` caps the rest.
+
+    Recipe: AdamW, linear warm-up then per-step cosine, label smoothing on the largest subnet;
+    each step trains the sandwich (largest, smallest and ``random_subnets`` uniformly sampled
+    subnets), the others distilled in place from the largest's soft labels (loss = CE +
+    ``kd_ratio`` * KD). ``sort_channels``: re-sort expanded channels by importance every epoch.
+    ``eval_subnets`` fixed random subnets are scored on minival each epoch beside the extremes.
+    """
+
+    space: str
+    dataset: str
+    resolutions: tuple[int, ...] = (32,)
+    minival: int = 5000
+    minival_seed: int = 0
+    train_subset: int | None = None
+    bn_images: int = 2000
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 4e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 0.25
+    label_smoothing: float = 0.1
+    random_subnets: int = 2
+    kd_ratio: float = 1.0
+    dropout: float = 0.0
+    sort_channels: bool = True
+    eval_subnets: int = 3
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        def bad(name: str, what: str) -> NasError:
+            return NasError(f"supernet config: field {name!r} is {getattr(self, name)!r}; {what}")
+
+        for name in ("space", "dataset"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise bad(name, "expected a non-empty string")
+        res = self.resolutions
+        if isinstance(res, int) and not isinstance(res, bool):
+            res = (res,)
+        if not isinstance(res, list | tuple) or not res or any(
+                isinstance(r, bool) or not isinstance(r, int) or r < 8 for r in res):
+            raise bad("resolutions", "expected an integer >= 8 or a list of them")
+        object.__setattr__(self, "resolutions", tuple(sorted(set(res))))
+        ints = {"minival": 1, "minival_seed": 0, "bn_images": 1, "epochs": 1, "batch_size": 2,
+                "random_subnets": 0, "eval_subnets": 0, "seed": 0}
+        for name, low in ints.items():
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise bad(name, f"expected an integer >= {low}")
+        for name in ("train_subset", "threads"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise bad(name, "expected an integer >= 1 or null")
+        for name, lo, hi in (("lr", 0.0, 10.0), ("weight_decay", -1e-12, 10.0),
+                             ("warmup_epochs", -1e-12, float(self.epochs)),
+                             ("label_smoothing", -1e-12, 1.0), ("kd_ratio", -1e-12, 100.0),
+                             ("dropout", -1e-12, 1.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not lo < v < hi:
+                raise bad(name, f"expected a number in ({max(lo, 0.0)}, {hi})"
+                          if lo == 0.0 else f"expected a number in [0, {hi})")
+            object.__setattr__(self, name, float(v))
+        if not isinstance(self.sort_channels, bool):
+            raise bad("sort_channels", "expected true or false")
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "supernet config") -> SupernetConfig:
+        if not isinstance(data, dict):
+            raise NasError(f"{source}: expected a mapping of fields")
+        known = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in known:
+                raise NasError(f"{source}: unknown field {key!r}; allowed: {', '.join(known)}")
+        for key in ("space", "dataset"):
+            if key not in data:
+                raise NasError(f"{source}: missing field {key!r}")
+        try:
+            return cls(**data)
+        except NasError as exc:
+            raise NasError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> SupernetConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise NasError(f"supernet config {path}: cannot read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise NasError(f"supernet config {path}: not valid YAML ({exc})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["resolutions"] = list(self.resolutions)
+        return d
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def save(self, path: Path) -> None:
+        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
