@@ -217,6 +217,38 @@ def load_dataset(spec: str, *, resolution: int | None = None, test_fraction: flo
     raise NasError(f"dataset {spec!r}: expected one of {', '.join(DATASET_KINDS)}")
 
 
+def dataset_shape(spec: str) -> tuple[int, int]:
+    """(classes, in_channels) of a dataset spec, without loading the images."""
+    kind, _, path = spec.partition(":")
+    if kind == "digits" and not path:
+        return 10, 1
+    if kind == "cifar10" and path:
+        root = Path(path).expanduser()
+        if not root.is_dir() or not any(root.glob("data_batch_*")):
+            raise NasError(f"dataset: cifar10 path {root} has no data_batch_* files "
+                           "(expected the CIFAR-10 python pickle batches)")
+        return 10, 3
+    if kind == "imagefolder" and path:
+        root = Path(path).expanduser()
+        if not root.is_dir():
+            raise NasError(f"dataset: imagefolder path {root} is not a directory")
+        has_test = any((root / d).is_dir() for d in ("val", "test"))
+        train = root / "train" if (root / "train").is_dir() and has_test else root
+        classes = [p for p in train.iterdir() if p.is_dir()]
+        if len(classes) < 2:
+            raise NasError(f"dataset: imagefolder {train} needs at least 2 class sub-folders, "
+                           f"found {len(classes)}")
+        return len(classes), 3
+    if kind == "fashion_mnist" or (kind == "mnist" and path):
+        from nas.data._idx import idx_root
+
+        idx_root(kind, Path(path).expanduser() if path else None)  # names the package if missing
+        return 10, 1
+    raise NasError(f"dataset: {spec!r} is not one of {', '.join(DATASET_KINDS)}")
+
+
+
+
 def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, rng: np.random.Generator | None = None
             ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches in order, or shuffled with ``rng``."""

@@ -68,11 +68,9 @@ def _find(root: Path, stem: str, kind: str) -> Path:
     raise NasError(f"{kind} {root}: missing file {stem}[.gz]{hint}")
 
 
-def load_idx_dataset(kind: str, root: Path | None, resolution: int | None) -> ImageData:
-    """``mnist``/``fashion_mnist`` train and test splits from IDX files under ``root``.
-
-    ``root`` ``None`` (``fashion_mnist`` only) means :data:`FASHION_MNIST_DIR`.
-    """
+def idx_root(kind: str, root: Path | None) -> Path:
+    """The folder a ``mnist``/``fashion_mnist`` spec reads (``None``: the Debian package's); an
+    error names what provides it when it is missing."""
     if root is None:
         root = FASHION_MNIST_DIR
         if not root.is_dir():
@@ -82,6 +80,15 @@ def load_idx_dataset(kind: str, root: Path | None, resolution: int | None) -> Im
     if not root.is_dir():
         raise NasError(f"{kind} path {root}: not a directory (expected the four IDX files "
                        f"{', '.join(IDX_FILES.values())}, optionally .gz)")
+    return root
+
+
+def load_idx_dataset(kind: str, root: Path | None, resolution: int | None) -> ImageData:
+    """``mnist``/``fashion_mnist`` train and test splits from IDX files under ``root``.
+
+    ``root`` ``None`` (``fashion_mnist`` only) means :data:`FASHION_MNIST_DIR`.
+    """
+    root = idx_root(kind, root)
     arrays = {key: read_idx(_find(root, stem, kind)) for key, stem in IDX_FILES.items()}
     for split in ("train", "test"):
         x, y = arrays[f"{split}_images"], arrays[f"{split}_labels"]

@@ -173,16 +173,82 @@ class ZeroCostConfig:
         _choice(self.device, f"{w}.device", DEVICES)
 
 
-EvaluatorConfig = TrainConfig | ZeroCostConfig
-EVALUATOR_KINDS = ("train", "zero_cost")
+@dataclass(frozen=True)
+class SupernetEvalConfig:
+    """Inherited-weight accuracy from a trained supernet (``nas supernet train``): each arch is
+    extracted with the supernet's weights, its batch-norm statistics re-estimated on
+    ``bn_images`` training images (default: the supernet recipe's), and scored on the supernet's
+    minival split. The search's ``space`` and ``dataset`` must be the supernet's.
+    """
+
+    checkpoint: str
+    bn_images: int | None = None
+    threads: int | None = None
+    kind: str = field(default="supernet", init=False)
+
+    def __post_init__(self) -> None:
+        w = "evaluator"
+        if not isinstance(self.checkpoint, str) or not self.checkpoint:
+            raise NasError(f"{w}.checkpoint: {self.checkpoint!r} must be a supernet folder "
+                           "(written by `nas supernet train CONFIG --out DIR`)")
+        object.__setattr__(self, "bn_images", _optional_count(self.bn_images, f"{w}.bn_images"))
+        object.__setattr__(self, "threads", _optional_count(self.threads, f"{w}.threads"))
+
+
+PREDICTOR_MODELS = ("auto", "ridge", "forest", "boosting")
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """An accuracy predictor fitted on supernet-scored subnets and refitted as the search goes.
+
+    The search runs in rounds: ``real`` trials scored with the supernet (as ``supernet`` does),
+    then the predictor is refitted on every subnet scored so far and scores the next
+    ``predicted`` trials, and so on. ``model`` ``auto`` picks ridge regression, a random forest
+    or gradient boosting by cross-validated Kendall tau on the scored subnets; at each refit a
+    ``holdout`` share of them is kept out to report the predictor's Kendall tau (trial attrs
+    ``predictor:tau``, ``predictor:model``). Trial attr ``scored_by`` says which scored a trial.
+    """
+
+    checkpoint: str
+    model: str = "auto"
+    real: int = 50
+    predicted: int = 200
+    holdout: float = 0.2
+    bn_images: int | None = None
+    seed: int = 0
+    threads: int | None = None
+    kind: str = field(default="predictor", init=False)
+
+    def __post_init__(self) -> None:
+        w = "evaluator"
+        SupernetEvalConfig(self.checkpoint)  # the same checks of the checkpoint field
+        _choice(self.model, f"{w}.model", PREDICTOR_MODELS)
+        s = object.__setattr__
+        s(self, "real", as_int(self.real, f"{w}.real", low=10))
+        s(self, "predicted", as_int(self.predicted, f"{w}.predicted", low=0))
+        holdout = as_number(self.holdout, f"{w}.holdout")
+        if not 0 < holdout < 0.5:
+            raise NasError(f"{w}.holdout: {self.holdout!r} must be in (0, 0.5)")
+        s(self, "holdout", holdout)
+        s(self, "bn_images", _optional_count(self.bn_images, f"{w}.bn_images"))
+        s(self, "seed", as_int(self.seed, f"{w}.seed", low=0))
+        s(self, "threads", _optional_count(self.threads, f"{w}.threads"))
+
+
+EvaluatorConfig = TrainConfig | ZeroCostConfig | SupernetEvalConfig | PredictorConfig
+EVALUATOR_KINDS = ("train", "zero_cost", "supernet", "predictor")
+EVALUATOR_CLASSES = (TrainConfig, ZeroCostConfig, SupernetEvalConfig, PredictorConfig)
+_CLASSES: dict[str, type[Any]] = dict(zip(EVALUATOR_KINDS, EVALUATOR_CLASSES, strict=True))
 
 
 def evaluator_from_dict(data: Any, where: str = "evaluator") -> EvaluatorConfig:
-    """``{kind: train, epochs: 2, ...}`` or ``{kind: zero_cost, proxies: [synflow]}``."""
+    """``{kind: train, epochs: 2, ...}``, ``{kind: zero_cost, proxies: [synflow]}``,
+    ``{kind: supernet, checkpoint: DIR}`` or ``{kind: predictor, checkpoint: DIR, ...}``."""
     f = Fields(data, where)
     kind = f.required("kind")
     _choice(kind, f.sub("kind"), EVALUATOR_KINDS)
-    cls: type[TrainConfig] | type[ZeroCostConfig] = TrainConfig if kind == "train" else ZeroCostConfig
+    cls = _CLASSES[kind]
     names = [fl.name for fl in fields(cls) if fl.init]
     f.check_known(("kind", *names))
     kwargs = {k: v for k, v in f.data.items() if k != "kind" and v is not None}

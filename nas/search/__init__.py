@@ -11,6 +11,7 @@ Evaluations run in this process unless ``run_search`` gets another :class:`Execu
 
 from __future__ import annotations
 
+from nas.data import dataset_shape
 from nas.evaluators import (
     EVALUATOR_KINDS,
     LR_SCHEDULES,
@@ -31,7 +32,7 @@ from nas.search._load import load_config, read_config
 from nas.search._loop import search_loop
 from nas.search._metrics import ACCURACY, COST_METRICS, Constraint, Objective
 from nas.search._pareto import hypervolume, non_dominated, to_minimization
-from nas.search._problem import Problem, check_config, dataset_shape
+from nas.search._problem import Problem, check_config
 from nas.search._report import pareto_table, write_results
 from nas.search._results import Run, SnapshotRun, TrialRecord, load_run
 from nas.search._runner import LOG_FILE, default_run_dir, run_search

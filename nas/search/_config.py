@@ -30,10 +30,10 @@ from typing import Any
 from nas._errors import NasError
 from nas._fields import Fields, as_int, as_number
 from nas.cost import DTYPE_BYTES
+from nas.data import DATASET_KINDS
 from nas.evaluators import (
+    EVALUATOR_CLASSES,
     EvaluatorConfig,
-    TrainConfig,
-    ZeroCostConfig,
     evaluator_from_dict,
     evaluator_to_dict,
 )
@@ -168,7 +168,7 @@ class SearchConfig:
             if not self.widths:
                 raise NasError("widths: give at least one, or leave it out for the space's own")
         if not isinstance(self.dataset, str) or not self.dataset:
-            raise NasError(f"dataset: {self.dataset!r}; allowed: digits, cifar10:PATH, imagefolder:PATH")
+            raise NasError(f"dataset: {self.dataset!r}; allowed: {', '.join(DATASET_KINDS)}")
         s(self, "objectives", _objectives(self.objectives))
         s(self, "constraints", _constraints(self.constraints))
         if not isinstance(self.sampler, SamplerConfig):
@@ -187,8 +187,9 @@ class SearchConfig:
                            "for a SQLite file in the run folder")
         if self.study_name is not None and (not isinstance(self.study_name, str) or not self.study_name):
             raise NasError(f"study_name: {self.study_name!r} must be a non-empty string")
-        if self.evaluator is not None and not isinstance(self.evaluator, TrainConfig | ZeroCostConfig):
-            raise NasError(f"evaluator: expected a TrainConfig or ZeroCostConfig, got {self.evaluator!r}")
+        if self.evaluator is not None and not isinstance(self.evaluator, EVALUATOR_CLASSES):
+            raise NasError(f"evaluator: expected one of {', '.join(c.__name__ for c in EVALUATOR_CLASSES)}, "
+                           f"got {self.evaluator!r}")
         if self.needs_accuracy and self.evaluator is None:
             raise NasError("evaluator: the 'accuracy' objective needs an evaluator "
                            "({kind: train, ...} or {kind: zero_cost, proxies: [...]})")

@@ -11,44 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import arch_to_blocks
 from nas.cost import blocks_cost
+from nas.data import dataset_shape
 from nas.search._config import SearchConfig
 from nas.search._metrics import latency_table_id
 from nas.space import SearchSpace, get_space
 
 if TYPE_CHECKING:
     from nas.latency import LatencyTable
-
-
-def dataset_shape(spec: str) -> tuple[int, int]:
-    """(classes, in_channels) of a dataset spec, without loading the images."""
-    kind, _, path = spec.partition(":")
-    if kind == "digits" and not path:
-        return 10, 1
-    if kind == "cifar10" and path:
-        root = Path(path).expanduser()
-        if not root.is_dir() or not any(root.glob("data_batch_*")):
-            raise NasError(f"dataset: cifar10 path {root} has no data_batch_* files "
-                           "(expected the CIFAR-10 python pickle batches)")
-        return 10, 3
-    if kind == "imagefolder" and path:
-        root = Path(path).expanduser()
-        if not root.is_dir():
-            raise NasError(f"dataset: imagefolder path {root} is not a directory")
-        has_test = any((root / d).is_dir() for d in ("val", "test"))
-        train = root / "train" if (root / "train").is_dir() and has_test else root
-        classes = [p for p in train.iterdir() if p.is_dir()]
-        if len(classes) < 2:
-            raise NasError(f"dataset: imagefolder {train} needs at least 2 class sub-folders, "
-                           f"found {len(classes)}")
-        return len(classes), 3
-    raise NasError(f"dataset: {spec!r} is not one of digits, cifar10:PATH, imagefolder:PATH")
 
 
 def restrict_space(space: SearchSpace, resolutions: tuple[int, ...] | None,
@@ -140,6 +115,30 @@ def _check_coverage(config: SearchConfig, space: SearchSpace, table_id: str, tab
                 f"{missing[0].key}; build them with `nas lut build` or pick another table")
 
 
+def _check_supernet(config: SearchConfig, space: SearchSpace) -> None:
+    """A supernet-scored search must pose the supernet's problem: its space (the same version of
+    the file), its dataset, and resolutions it was trained at."""
+    checkpoint = getattr(config.evaluator, "checkpoint", None)
+    if checkpoint is None:
+        return
+    from nas.supernet import load_supernet
+
+    try:
+        sn = load_supernet(checkpoint)
+    except NasError as exc:
+        raise NasError(f"evaluator.checkpoint: {exc}") from None
+    if sn.space.name != space.name:
+        raise NasError(f"space: {space.name!r}, but the supernet in {checkpoint} was trained on space "
+                       f"{sn.space.name!r}")
+    if sn.dataset != config.dataset:
+        raise NasError(f"dataset: {config.dataset!r}, but the supernet in {checkpoint} was trained on "
+                       f"{sn.dataset!r}; set dataset: {sn.dataset}")
+    outside = sorted(set(space.resolutions) - set(sn.space.resolutions))
+    if outside:
+        raise NasError(f"resolutions: {outside} are outside the supernet's "
+                       f"{list(sn.space.resolutions)} ({checkpoint})")
+
+
 def check_config(config: SearchConfig) -> Problem:
     """Resolve and check everything ``config`` names; raise :class:`NasError` naming the field."""
     try:
@@ -148,6 +147,7 @@ def check_config(config: SearchConfig) -> Problem:
         raise NasError(f"space: {exc}") from None
     space = restrict_space(base, config.resolutions, config.widths)
     classes, in_channels = dataset_shape(config.dataset)
+    _check_supernet(config, space)
     tables: dict[str, LatencyTable] = {}
     if config.table_ids:
         from nas.latency import load_table
