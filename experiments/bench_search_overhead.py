@@ -1,116 +1,132 @@
-"""Orchestration overhead per trial of a local search: sampler + storage + cheap scoring.
+"""Search overhead per trial: hwnas end to end beside plain Optuna, for objectives that need no training.
 
-The evaluator is trivial (a pseudo-accuracy from the arch's hash, microseconds), so every
-millisecond measured is the search's own: Optuna ask (the sampler, then one storage transaction
-per suggested gene), cheap scores (MACs, params, memory, table latency), user attributes and
-constraints, cache lookup, tell. The study is the default SQLite file in a run folder (WAL,
-synchronous=NORMAL). Problem: mobilenet_v3 at 32x32 (26 genes), objectives accuracy + table
-latency + MACs, one latency constraint, like the quickstart.
+hwnas: ``nas search`` as a user runs it (a fresh process: start-up, the search, trials.csv,
+pareto.csv, the plots and report.html), in the default run folder (the study in memory, each
+finished trial appended to ``study.journal``), on a table-only problem: mobilenet_v3 at 32x32 (26
+genes), objectives the two shipped mobilenet_v3 CPU tables' latency and MACs. ms/trial = wall
+time / trials. Then ``nas report`` on the largest run, and the search's peak memory (max RSS).
 
-    python experiments/bench_search_overhead.py                 # final: 300 trials per sampler
-    python experiments/bench_search_overhead.py --trials 60     # quick check
+Plain Optuna, in the same run: 26 categorical parameters, three objectives from a trivial
+function, ask/tell in one process, in memory, on a journal file and on SQLite (the bare cost of
+Optuna itself: the floor hwnas can approach).
+
+    python experiments/bench_search_overhead.py                      # 1,000 and 10,000 trials
+    python experiments/bench_search_overhead.py --trials 300 --no-write   # quick check
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_section
 
-from nas.evaluators import COMPLETE, EvalResult, ZeroCostConfig
-from nas.search import (
-    SamplerConfig,
-    SearchConfig,
-    SearchDriver,
-    check_config,
-    open_study,
-)
-
 SECTION = "search_overhead"
-LAT = "latency:cpu_torch_mobilenet_v3"
+SAMPLERS = {"random": "RandomSampler", "nsga2": "NSGAIISampler", "tpe": "TPESampler"}
+CONFIG = """\
+name: overhead
+space: mobilenet_v3
+resolutions: [32]
+dataset: digits
+objectives: ["latency:cpu_torch_mobilenet_v3", "latency:cpu_onnxruntime_mobilenet_v3", macs]
+sampler: {{name: {sampler}, seed: 0}}
+n_trials: {trials}
+"""
 
 
-def trivial(arch: str) -> EvalResult:
-    return EvalResult(COMPLETE, int(hashlib.sha256(arch.encode()).hexdigest()[:8], 16) / 2**32, {})
+def run_hwnas(sampler: str, trials: int, root: Path) -> dict[str, float]:
+    """Wall time and peak memory of ``nas search`` (a child process) and of ``nas report``."""
+    cfg = root / f"{sampler}_{trials}.yaml"
+    cfg.write_text(CONFIG.format(sampler=sampler, trials=trials))
+    run_dir = root / f"run_{sampler}_{trials}"
+    nas = [sys.executable, "-m", "nas"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run([*nas, "search", str(cfg), "--run-dir", str(run_dir), "--no-progress"], check=True,
+                   stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    subprocess.run([*nas, "report", str(run_dir)], check=True, stdout=subprocess.DEVNULL)
+    report = time.perf_counter() - t0
+    return {"wall_s": wall, "ms_per_trial": wall / trials * 1e3, "report_s": report,
+            "peak_rss_mb": max(before, peak) / 1024}
 
 
-def measure(sampler: str, trials: int, root: Path) -> dict[str, np.ndarray]:
-    cfg = SearchConfig(
-        name=f"overhead_{sampler}", space="mobilenet_v3", resolutions=(32,),
-        objectives=("accuracy", LAT, "macs"), constraints=(f"{LAT} <= 12",),
-        sampler=SamplerConfig(sampler, seed=0,
-                              population_size=20 if sampler.startswith("nsga") else None),
-        n_trials=trials, evaluator=ZeroCostConfig())
-    problem = check_config(cfg)
-    study, url, _ = open_study(problem, root / sampler, resume=False)
-    driver = SearchDriver(problem, study, url)
-    ask, tell, total = [], [], []
-    for _ in range(trials):
-        t0 = time.perf_counter()
-        cand = driver.ask()
-        t1 = time.perf_counter()
-        if cand.needs_eval:
-            result = trivial(cand.arch.text)
-            t2 = time.perf_counter()
-            driver.tell(cand, result)
-        else:
-            t2 = time.perf_counter()
-        t3 = time.perf_counter()
-        driver.counted_trials(driver.study.get_trials(deepcopy=False))  # the budget check
-        t4 = time.perf_counter()
-        ask.append(t1 - t0)
-        tell.append(t3 - t2)
-        total.append(t4 - t0 - (t2 - t1))
-    return {"ask": np.array(ask) * 1e3, "tell": np.array(tell) * 1e3, "total": np.array(total) * 1e3}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=300)
-    parser.add_argument("--samplers", nargs="+", default=["random", "nsga2", "tpe"])
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args()
+def run_optuna(sampler: str, trials: int, storage: str | None) -> float:
+    """ms/trial of plain Optuna ask/tell with 26 categorical parameters."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize"] * 3, storage=storage,
+                                sampler=getattr(optuna.samplers, SAMPLERS[sampler])(seed=0))
+    t0 = time.perf_counter()
+    for _ in range(trials):
+        trial = study.ask()
+        genes = [trial.suggest_categorical(f"g{i}", [3, 5, 7]) for i in range(26)]
+        study.tell(trial, [sum(genes), -genes[0], genes[1] * genes[2]])
+    return (time.perf_counter() - t0) / trials * 1e3
+
+
+def _storages(root: Path, label: str) -> dict[str, str | None]:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return {"memory": None,
+            "journal": JournalStorage(JournalFileBackend(str(root / f"{label}.journal"))),  # type: ignore[dict-item]
+            "sqlite": f"sqlite:///{root / label}.db"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS))
+    parser.add_argument("--optuna-storages", nargs="+", default=["memory", "journal", "sqlite"],
+                        help="plain-Optuna storages (SQLite and the journal at the smallest trial count only)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args()
     load = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
         for sampler in args.samplers:
-            t0 = time.perf_counter()
-            m = measure(sampler, args.trials, Path(tmp))
-            wall = time.perf_counter() - t0
-            n = len(m["total"])
-            last = m["total"][n - n // 5:]
-            rows.append(f"| {sampler} | {np.mean(m['total']):.1f} | {np.median(m['total']):.1f} | "
-                        f"{np.percentile(m['total'], 90):.1f} | {np.mean(m['ask']):.1f} | "
-                        f"{np.mean(m['tell']):.1f} | {np.mean(last):.1f} | {wall:.1f} |")
-            print(rows[-1], flush=True)
+            for trials in args.trials:
+                h = run_hwnas(sampler, trials, root)
+                plain = {}
+                for name in args.optuna_storages:
+                    if name != "memory" and trials != min(args.trials):
+                        continue  # fsync per write: minutes at 10^4 trials
+                    plain[name] = run_optuna(sampler, trials, _storages(root, f"{sampler}{trials}")[name])
+                rows.append(f"| {sampler} | {trials:,} | **{h['ms_per_trial']:.2f}** | {h['wall_s']:.1f} | "
+                            f"{h['report_s']:.1f} | {h['peak_rss_mb']:.0f} | "
+                            + " | ".join(f"{plain[n]:.2f}" if n in plain else "—" for n in args.optuna_storages)
+                            + " |")
+                print(rows[-1], flush=True)
     cmd = "python experiments/bench_search_overhead.py" + (
-        f" --trials {args.trials}" if args.trials != 300 else "") + (
-        f" --samplers {' '.join(args.samplers)}" if args.samplers != ["random", "nsga2", "tpe"] else "")
+        f" --trials {' '.join(map(str, args.trials))}" if args.trials != [1000, 10000] else "") + (
+        f" --samplers {' '.join(args.samplers)}" if args.samplers != list(SAMPLERS) else "")
     body = (
-        f"`{cmd}`; Optuna {optuna.__version__}. {args.trials} trials per sampler with a trivial "
-        "evaluator (hash of the arch, microseconds), so the figures are the search's own cost per "
-        "trial: ask (sampler + one storage transaction per gene, 26 genes), cheap scores (MACs, "
-        "params, memory, table latency), attributes and constraints, cache lookup, tell, budget "
-        "check. Default SQLite study in the run folder (WAL, synchronous=NORMAL); mobilenet_v3 at "
-        "32x32, objectives accuracy + CPU table latency + MACs, one latency constraint. 1-min load "
-        f"average at start: {load:.1f} (above ~0.5 other jobs shared the cores).\n\n"
-        "| sampler | mean ms/trial | median | p90 | ask (ms) | tell (ms) | mean over last 20% "
-        "of trials | wall (s) |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+        f"Optuna {optuna.__version__}. hwnas: `nas search` end to end in a fresh process (start-up, "
+        "search, trials.csv, pareto.csv, plots, report.html) on a table-only problem (mobilenet_v3 at "
+        "32 px, 26 genes; objectives: two shipped CPU tables' latency and MACs), default run folder "
+        "(study in memory, each finished trial appended to study.journal); ms/trial = wall / trials. "
+        "`nas report` rebuilds every result file from the journal. Plain Optuna: 26 categorical "
+        "parameters, three objectives, ask/tell in one process. 1-min load average at start: "
+        f"{load:.1f} (above ~0.5 other jobs shared the cores and every figure is inflated).\n\n"
+        "| sampler | trials | hwnas ms/trial | hwnas wall (s) | `nas report` (s) | peak RSS (MB) | "
+        + " | ".join(f"Optuna {n} ms/trial" for n in args.optuna_storages) + " |\n"
+        "|---|---|---|---|---|---|" + "---|" * len(args.optuna_storages) + "\n" + "\n".join(rows))
     if not args.no_write:
-        write_section(SECTION, "Search orchestration overhead per trial", body)
+        write_section(SECTION, "Search overhead per trial (hwnas end to end vs plain Optuna)", body, command=cmd)
     print(body)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -188,52 +188,54 @@ def test_search_on_two_nodes_survives_a_killed_worker(cluster: LoopbackCluster, 
 
 
 def test_driver_killed_mid_search_then_resumed(cluster: LoopbackCluster, tmp_path: Path) -> None:
-    """SIGKILL the driver with trials in flight: completed trials stay, in-flight ones run again on --resume."""
+    """SIGKILL the driver with trials in flight: completed trials stay, and --resume finishes the
+    budget. Trials in flight when it died are not in the run folder's journal, except as RUNNING
+    placeholders where a later trial finished first: those are recorded interrupted and run again."""
     config = write_config(tmp_path / "s.yaml", n_trials=4, evaluator=TRAIN)
     run_dir = tmp_path / "run"
-    storage = f"sqlite:///{run_dir / 'study.db'}"
     proc = subprocess.Popen(nas_search(cluster, config, run_dir, "--workers", "2"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=cluster.env)
     deadline = time.monotonic() + 240
     try:
         while True:
             assert proc.poll() is None and time.monotonic() < deadline, "the search ended before it could be killed"
-            trials = _trials(storage) if (run_dir / "run.json").is_file() else []  # study created
-            done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-            in_flight = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and "feasible" in t.user_attrs]
-            if done and in_flight:
+            if [t for t in _journal_trials(run_dir) if t.state == optuna.trial.TrialState.COMPLETE]:
+                time.sleep(0.3)  # two workers: the next trainings are under way
                 proc.kill()
                 break
             time.sleep(0.2)
     finally:
         proc.kill()
         proc.wait()
-    before = {t.number: t for t in _trials(storage)}
+    before = {t.number: t for t in _journal_trials(run_dir)}
     completed = {n: t for n, t in before.items() if t.state == optuna.trial.TrialState.COMPLETE}
     running = {n: t for n, t in before.items() if t.state == optuna.trial.TrialState.RUNNING}
-    assert completed and running
+    assert completed
 
     out = subprocess.run(nas_search(cluster, config, run_dir, "--workers", "2", "--resume"), capture_output=True,
                          text=True, timeout=300, env=cluster.env)
     assert out.returncode == 0, out.stderr[-4000:]
-    after = {t.number: t for t in _trials(storage)}
+    after = {t.number: t for t in _journal_trials(run_dir)}
     for n, t in completed.items():  # nothing completed was lost or changed
         assert after[n].state == optuna.trial.TrialState.COMPLETE and after[n].values == t.values
-    for n in running:  # RUNNING at the kill: recorded interrupted
+    for n in running:  # a placeholder at the kill: recorded interrupted, run again from its params
         assert after[n].state == optuna.trial.TrialState.FAIL and after[n].user_attrs["fail_reason"] == "interrupted"
-    dispatched = [t for t in running.values() if "feasible" in t.user_attrs]  # (others were still being asked)
-    assert dispatched
-    for t in dispatched:  # in flight on a worker at the kill: run again from its params
-        reruns = [r for r in after.values()
-                  if r.number > max(before) and r.user_attrs.get("arch") == t.user_attrs["arch"]]
+        reruns = [r for r in after.values() if r.user_attrs.get("requeued_from") == n]
         assert len(reruns) == 1 and reruns[0].state == optuna.trial.TrialState.COMPLETE
-        assert reruns[0].user_attrs["trained"] is True
+        assert reruns[0].params == after[n].params
     counted = [t for t in after.values() if t.user_attrs.get("fail_reason") != "interrupted"]
     assert len(counted) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
-    assert f"resume: trials {sorted(running)} were interrupted" in (run_dir / "search.log").read_text()
+    if running:
+        assert f"resume: trials {sorted(running)} were interrupted" in (run_dir / "search.log").read_text()
 
 
-def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
+def _journal_trials(run_dir: Path) -> list[optuna.trial.FrozenTrial]:
+    """The run folder's trials as Optuna reads its journal (none before the study exists)."""
+    if not (run_dir / "run.json").is_file():
+        return []
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    storage = JournalStorage(JournalFileBackend(str(run_dir / "study.journal")))
     return optuna.load_study(study_name="dist", storage=storage).get_trials(deepcopy=False)
 
 

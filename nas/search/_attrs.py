@@ -29,6 +29,7 @@ RUNG_PREFIX = "rung:"
 ZERO_COST_PREFIX = "zero_cost:"
 INTERRUPTED = "interrupted"
 DRIVER = "driver"
+REQUEUED_FROM = "requeued_from"  # a re-run of an interrupted trial: that trial's number
 CONFIG_HASH = "hwnas_config_hash"  # study attr: the problem the study was created for
 TABLES = "hwnas_tables"  # study attr: table id -> content hash its latencies were scored with
 

@@ -44,6 +44,7 @@ class Candidate:
     cached_from: FrozenTrial | None = None
     started: float = field(default_factory=time.perf_counter)
     told: bool = False
+    frozen: FrozenTrial | None = None  # the trial as told
 
     @property
     def feasible(self) -> bool:
@@ -64,21 +65,50 @@ class SearchDriver:
     def __init__(self, problem: Problem, study: optuna.Study, storage_url: str, *,
                  tag: str | None = None) -> None:
         """``tag``: this driver's id when others may share the study (:func:`driver_tag`); every
-        trial it asks carries it as user attr ``driver``, so a resume recovers only its own."""
+        trial it asks carries it as user attr ``driver``, so a resume recovers only its own.
+
+        Without a tag the driver is the study's only writer: it keeps the arch cache and the
+        counts up to date as it tells, instead of reading every trial back (which grows with the
+        study); with one, it reads the trials other drivers told before each ask.
+        """
         self.problem, self.study, self.storage_url, self.tag = problem, study, storage_url, tag
         self._cache: dict[str, FrozenTrial] = {}
         self._seen: set[int] = set()
+        self.counted = 0  # finished trials that count against n_trials
+        self.feasible = 0  # of them: COMPLETE, feasible and scored
+        self.best: float | None = None  # best first objective among those
+        self.sync()
 
-    # -- cache -----------------------------------------------------------------------------------
-    def _refresh_cache(self) -> None:
-        """Index finished trials by arch hash (trials told by any driver on this study)."""
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
-            if t.number in self._seen:
-                continue
-            self._seen.add(t.number)
+    # -- what the study holds --------------------------------------------------------------------
+    def sync(self) -> None:
+        """Take in finished trials this driver has not seen (all of them at start; on a shared
+        study, those other drivers told since)."""
+        for t in self.study.get_trials(deepcopy=False, states=_FINISHED):
+            if t.number not in self._seen:
+                self._note(t)
+
+    def _note(self, t: FrozenTrial) -> None:
+        self._seen.add(t.number)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
             h = t.user_attrs.get(A.ARCH_HASH)
             if h is not None and h not in self._cache:
                 self._cache[h] = t
+        if t.user_attrs.get(A.FAIL_REASON) != A.INTERRUPTED:
+            self.counted += 1
+        cfg = self.problem.config
+        if (t.state == TrialState.COMPLETE and t.user_attrs.get(A.FEASIBLE) is not False
+                and (ACCURACY not in cfg.objective_names or ACCURACY in t.user_attrs) and t.values):
+            self.feasible += 1
+            first, best = t.values[0], self.best
+            if best is None or (first > best if cfg.directions[0] == "maximize" else first < best):
+                self.best = first
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for the progress bar: feasible scored trials and the best first objective."""
+        out: dict[str, Any] = {"feasible": self.feasible}
+        if self.best is not None:
+            out[f"best_{self.problem.config.objective_names[0]}"] = self.best
+        return out
 
     # -- ask -------------------------------------------------------------------------------------
     def ask(self) -> Candidate:
@@ -90,7 +120,8 @@ class SearchDriver:
         arch = self.problem.space.suggest(trial)
         trial.set_user_attr(A.ARCH, arch.text)
         trial.set_user_attr(A.ARCH_HASH, arch.hash)
-        self._refresh_cache()
+        if self.tag is not None:
+            self.sync()
         hit = self._cache.get(arch.hash)
         if hit is not None:
             cand = Candidate(trial, arch, {}, list(hit.user_attrs.get(A.CONSTRAINTS, [])), hit, t0)
@@ -142,7 +173,10 @@ class SearchDriver:
     def interrupt(self, cand: Candidate) -> None:
         """Record ``cand`` as interrupted and queue its params, so a resume re-runs it."""
         self.fail(cand, A.INTERRUPTED)
-        self.study.enqueue_trial(dict(cand.trial.params), skip_if_exists=False)
+        self._requeue(cand.number, cand.trial.params)
+
+    def _requeue(self, number: int, params: dict[str, Any]) -> None:
+        self.study.enqueue_trial(dict(params), user_attrs={A.REQUEUED_FROM: number}, skip_if_exists=False)
 
     def _values(self, cand: Candidate, accuracy: float) -> list[float]:
         return [accuracy if o.metric == ACCURACY else cand.scores[o.metric]
@@ -162,51 +196,45 @@ class SearchDriver:
 
     def _tell(self, cand: Candidate, state: TrialState, values: list[float] | None) -> FrozenTrial:
         cand.told = True
-        return self.study.tell(cand.trial, values, state=state)
+        cand.frozen = self.study.tell(cand.trial, values, state=state)
+        self._note(cand.frozen)
+        return cand.frozen
 
     # -- bookkeeping -----------------------------------------------------------------------------
-    def counted_trials(self, trials: list[FrozenTrial] | None = None) -> int:
-        """Finished trials that count against ``n_trials`` (interrupted ones are re-run).
-
-        ``trials``: the study's trials if the caller has just read them (saves a storage read).
-        """
-        done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        trials = self.study.get_trials(deepcopy=False) if trials is None else trials
-        return sum(1 for t in trials
-                   if t.state in done and t.user_attrs.get(A.FAIL_REASON) != A.INTERRUPTED)
+    def counted_trials(self) -> int:
+        """Finished trials that count against ``n_trials`` (interrupted ones are re-run)."""
+        if self.tag is not None:
+            self.sync()
+        return self.counted
 
     def recover_interrupted(self) -> list[int]:
-        """Mark RUNNING trials left by a killed run of this driver FAIL ``interrupted``; queue
-        their params so they run again.
+        """Queue again the trials a killed or interrupted run of this driver left undone.
 
-        Trials tagged by another driver are that driver's business (it may be running them now);
-        untagged ones are taken as this driver's (a study nobody else works on).
+        RUNNING trials it left in a storage that keeps them (a database) are recorded FAIL
+        ``interrupted`` first; interrupted trials whose re-run was queued but not kept (a run
+        folder's journal keeps finished trials only) are queued again. Trials tagged by another
+        driver are that driver's business (it may be running them now); untagged ones are taken as
+        this driver's (a study nobody else works on).
         """
         storage = self.study._storage
+        mine = [t for t in self.study.get_trials(deepcopy=False)
+                if t.user_attrs.get(A.DRIVER, self.tag) == self.tag]
         recovered = []
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.user_attrs.get(A.DRIVER, self.tag) != self.tag:
-                continue
-            storage.set_trial_user_attr(t._trial_id, A.FAIL_REASON, A.INTERRUPTED)
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            if t.params:
-                self.study.enqueue_trial(dict(t.params), skip_if_exists=False)
-            recovered.append(t.number)
-        return recovered
+        for t in mine:
+            if t.state == TrialState.RUNNING:
+                storage.set_trial_user_attr(t._trial_id, A.FAIL_REASON, A.INTERRUPTED)
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                self._note(storage.get_trial(t._trial_id))
+                if t.params:
+                    self._requeue(t.number, t.params)
+                recovered.append(t.number)
+        queued = {t.user_attrs.get(A.REQUEUED_FROM) for t in self.study.get_trials(deepcopy=False)}
+        for t in mine:
+            if (t.state == TrialState.FAIL and t.user_attrs.get(A.FAIL_REASON) == A.INTERRUPTED
+                    and t.number not in queued and t.number not in recovered and t.params):
+                self._requeue(t.number, t.params)
+                recovered.append(t.number)
+        return sorted(recovered)
 
 
-def summary(study: optuna.Study, names: tuple[str, ...], directions: tuple[str, ...],
-            trials: list[FrozenTrial] | None = None) -> dict[str, Any]:
-    """Counts for the progress bar: feasible scored trials and the best first objective so far.
-
-    ``trials``: the study's trials if the caller has just read them (saves a storage read).
-    """
-    trials = study.get_trials(deepcopy=False) if trials is None else trials
-    feasible = [t for t in trials if t.state == TrialState.COMPLETE
-                and t.user_attrs.get(A.FEASIBLE) is not False
-                and (ACCURACY not in names or ACCURACY in t.user_attrs)]
-    out: dict[str, Any] = {"feasible": len(feasible)}
-    if feasible:
-        sign = 1.0 if directions[0] == "maximize" else -1.0
-        out[f"best_{names[0]}"] = max(sign * t.values[0] for t in feasible) * sign
-    return out
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

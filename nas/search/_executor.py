@@ -43,9 +43,11 @@ class Outcome:
 
 
 class Executor(abc.ABC):
-    """Runs evaluations for the search loop; ``slots`` of them may be outstanding at once."""
+    """Runs evaluations for the search loop; ``slots`` of them may be outstanding at once.
+    ``in_process``: the evaluations run in the driver's process (they can use its study)."""
 
     slots: int = 1
+    in_process: bool = False
 
     @contextlib.contextmanager
     def started(self, problem: Problem, storage_url: str) -> Iterator[None]:
@@ -69,6 +71,7 @@ class InProcessExecutor(Executor):
     """Evaluations run one at a time, in this process, when the loop waits for them."""
 
     slots = 1
+    in_process = True
 
     def __init__(self) -> None:
         self._queue: list[tuple[int, Evaluator, str, RungReporter | None]] = []

@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from nas.evaluators import HalvingConfig
 from nas.search import _attrs as A
+from nas.search._storage import open_storage
 
 
 def should_stop(value: float, peers: Sequence[float], eta: int, min_trials: int) -> bool:
@@ -53,7 +54,7 @@ class StorageRungs:
     @property
     def storage(self) -> optuna.storages.BaseStorage:
         if self._storage is None:
-            self._storage = optuna.storages.get_storage(self.storage_url)
+            self._storage = open_storage(self.storage_url)
         return self._storage
 
     def peers(self, epoch: int) -> list[float]:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from nas._errors import NasError
 from nas.search import _attrs as A
-from nas.search._driver import Candidate, SearchDriver, summary
+from nas.search._driver import Candidate, SearchDriver
 from nas.search._executor import Evaluator, Executor, InProcessExecutor, Outcome
 
 _log = logging.getLogger("nas.search")
@@ -26,7 +26,7 @@ _log = logging.getLogger("nas.search")
 
 def describe(cand: Candidate, driver: SearchDriver) -> str:
     """One line for ``search.log``: the trial, its state, arch, scores and time."""
-    t = driver.study._storage.get_trial(cand.trial._trial_id)
+    t = cand.frozen or driver.study._storage.get_trial(cand.trial._trial_id)
     parts = [f"trial {t.number} {t.state.name}", f"arch={cand.arch.text}"]
     for name in driver.problem.config.objective_names:
         if name in t.user_attrs:
@@ -60,12 +60,11 @@ def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Exe
 
     def show(cand: Candidate) -> None:
         nonlocal done
-        trials = driver.study.get_trials(deepcopy=False)  # one read for the budget and the bar
-        done = driver.counted_trials(trials)
+        done = driver.counted_trials()
         _log.info(describe(cand, driver))
         if progress:
             bar.n = min(done, total) if total else done
-            bar.set_postfix(summary(driver.study, cfg.objective_names, cfg.directions, trials), refresh=False)
+            bar.set_postfix(driver.summary(), refresh=False)
             bar.refresh()
 
     def budget_left() -> bool:

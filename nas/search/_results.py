@@ -23,9 +23,11 @@ from nas._errors import NasError
 from nas.arch import Arch
 from nas.search import _attrs as A
 from nas.search._config import SearchConfig
+from nas.search._journal import JOURNAL_SCHEME, read_trials
 from nas.search._metrics import COST_METRICS, Constraint, Objective
 from nas.search._pareto import non_dominated, to_minimization
 from nas.search._rundir import read_run_info, storage_url
+from nas.search._storage import open_storage
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
@@ -106,11 +108,19 @@ class Run:
     def study(self) -> optuna.Study:
         """The Optuna study (for reading; the search runner owns writing)."""
         try:
-            return optuna.load_study(study_name=self.study_name, storage=self.storage_url,
+            return optuna.load_study(study_name=self.study_name, storage=open_storage(self.storage_url),
                                      sampler=optuna.samplers.RandomSampler())
         except KeyError:
             raise NasError(f"{self.run_dir}: study {self.study_name!r} not found in storage "
                            f"{self.storage_url}") from None
+
+    def _frozen_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """The study's trials; a run folder's journal is read straight from its lines (fast)."""
+        if self.storage_url.startswith(JOURNAL_SCHEME):
+            fast = read_trials(self.storage_url)
+            if fast is not None:
+                return fast[0]
+        return self.study().get_trials(deepcopy=False)
 
     def trials(self, states: Iterable[str] | None = None) -> list[TrialRecord]:
         """Every trial in number order, or those in ``states`` (e.g. ``["COMPLETE"]``)."""
@@ -118,7 +128,7 @@ class Run:
         if wanted is not None and not wanted <= set(STATES):
             raise NasError(f"trial states {sorted(wanted - set(STATES))} are not among {', '.join(STATES)}")
         metrics = self.metrics
-        out = [_record(t, metrics) for t in self.study().get_trials(deepcopy=False)]
+        out = [_record(t, metrics) for t in self._frozen_trials()]
         return [r for r in out if wanted is None or r.state in wanted]
 
     def trial(self, number: int) -> TrialRecord:

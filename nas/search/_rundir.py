@@ -3,7 +3,7 @@
 ``run.json`` is a stable contract for tools that read runs (export, reports)::
 
     {"format": "hwnas-search-run", "version": 1, "hwnas_version": "0.1.0",
-     "storage": "sqlite:////abs/run/study.db", "storage_in_run_dir": true, "study_name": "...",
+     "storage": "journal:///abs/run/study.journal", "storage_in_run_dir": true, "study_name": "...",
      "space": {"name", "resolutions", "widths", "path"}, "classes": 10, "in_channels": 1,
      "dataset": "digits", "evaluator": "train",
      "objectives": [{"name": "accuracy", "direction": "maximize"}, ...],
@@ -11,8 +11,8 @@
      "tables": [{"id", "content_hash", "device", "path"}],
      "config_hash": "16 hex", "config": {... SearchConfig.to_dict() ...}}
 
-When ``storage_in_run_dir`` is true the storage is ``study.db`` inside the folder wherever the
-folder has moved to.
+When ``storage_in_run_dir`` is true the storage is ``study.journal`` (or, for runs whose workers
+read the study, ``study.db``) inside the folder wherever the folder has moved to.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 
 from nas import __version__
 from nas._errors import NasError
+from nas.search._journal import JOURNAL_FILE, JOURNAL_SCHEME, journal_url
 from nas.search._problem import Problem
 
 RUN_JSON = "run.json"
@@ -36,14 +37,18 @@ DEFAULT_DB = "study.db"
 LOCK_FILE = ".lock"
 
 
-def default_storage(run_dir: Path) -> str:
+def default_storage(run_dir: Path, *, journal: bool = True) -> str:
+    """The run folder's own storage: its journal (the default), or a SQLite file (for workers in
+    other processes that read the study while it runs: successive halving on Ray)."""
+    if journal:
+        return journal_url(run_dir / JOURNAL_FILE)
     return f"sqlite:///{(run_dir / DEFAULT_DB).resolve()}"
 
 
 def storage_url(info: dict[str, Any], run_dir: Path) -> str:
     """The storage URL of a run, following the folder when the storage lives in it."""
     if info.get("storage_in_run_dir"):
-        return default_storage(run_dir)
+        return default_storage(run_dir, journal=str(info["storage"]).startswith(JOURNAL_SCHEME))
     return str(info["storage"])
 
 

@@ -102,7 +102,9 @@ def run_search(
         evaluator = AccuracyEvaluator(config.evaluator, dataset=config.dataset, space=config.space)
     shared = config.storage is not None  # other drivers may work on the study too
     with driver_lock(run_path), _run_log(run_path):
-        study, url, joined = open_study(problem, run_path, resume=resume)
+        halving = getattr(config.evaluator, "halving", None) is not None
+        workers_read_study = halving and executor is not None and not executor.in_process
+        study, url, joined = open_study(problem, run_path, resume=resume, workers_read_study=workers_read_study)
         if joined:
             _log.info(f"joined study {study.study_name!r} in {url} ({len(study.trials)} trials so far)")
         driver = SearchDriver(problem, study, url, tag=driver_tag(run_path) if shared else None)

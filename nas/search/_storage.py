@@ -20,18 +20,23 @@ from typing import Any
 
 import optuna
 
+from nas.search._journal import JOURNAL_SCHEME, open_journal
+
 _log = logging.getLogger("nas.search")
 
 
 def open_storage(url: str, *, attempts: int = 5) -> optuna.storages.BaseStorage:
-    """The Optuna storage at ``url`` (``sqlite:///...``, ``postgresql+psycopg2://...``, ...).
+    """The Optuna storage at ``url`` (``sqlite:///...``, ``postgresql+psycopg2://...``, a run
+    folder's ``journal:///...``, opened for reading).
 
     Args:
         url: An Optuna storage URL.
         attempts: Tries of a server storage before a schema-creation race is raised (waits
             0.2 s, 0.4 s, ... in between).
     """
-    if "://" not in url or url.startswith(("journal", "grpc")):
+    if url.startswith(JOURNAL_SCHEME):
+        return open_journal(url, writer=False)
+    if "://" not in url or url.startswith("grpc"):
         return optuna.storages.get_storage(url)
     if url.startswith("sqlite:"):
         return _sqlite(url)

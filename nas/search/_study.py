@@ -10,6 +10,7 @@ recorded on the study and checked by each driver that opens it.
 from __future__ import annotations
 
 import socket
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from nas._errors import NasError
 from nas.latency import HOST_ENV, host_of
 from nas.search import _attrs as A
 from nas.search._config import BUDGET_FIELDS
+from nas.search._journal import JOURNAL_SCHEME, DurableMemoryStorage, journal_path, open_journal
 from nas.search._problem import Problem
 from nas.search._rundir import RUN_JSON, default_storage, read_run_info, run_info, storage_url, write_run_info
 from nas.search._samplers import make_sampler
@@ -74,11 +76,15 @@ def _check_study(study: optuna.Study, url: str, problem: Problem) -> None:
             f"{HOST_ENV}=default)")
 
 
-def open_study(problem: Problem, run_dir: Path, *, resume: bool) -> tuple[optuna.Study, str, bool]:
+def open_study(problem: Problem, run_dir: Path, *, resume: bool, workers_read_study: bool = False
+               ) -> tuple[optuna.Study, str, bool]:
     """Create, resume or join the run's study and write ``run.json``.
 
-    Returns the study (with the configured sampler, its seed moved on by the trials already in
-    the study), its storage URL, and whether this fresh folder joined another driver's study.
+    The run folder's own study is held in memory and journaled (:mod:`nas.search._journal`),
+    unless ``workers_read_study`` (evaluations in other processes read it: successive halving on
+    Ray), which keeps it in the folder's SQLite file. Returns the study (with the configured
+    sampler, its seed moved on by the trials already in the study), its storage URL, and whether
+    this fresh folder joined another driver's study.
     """
     cfg = problem.config
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -97,20 +103,33 @@ def open_study(problem: Problem, run_dir: Path, *, resume: bool) -> tuple[optuna
     elif has_run:
         raise NasError(f"{run_dir} already holds a run; pass --resume to continue it, or "
                        "choose another --run-dir")
+    elif cfg.storage:
+        url, in_dir = cfg.storage, False
     else:
-        url, in_dir = (cfg.storage, False) if cfg.storage else (default_storage(run_dir), True)
-    storage = open_storage(url)  # creates Optuna's schema, riding out a race with another driver
+        url, in_dir = default_storage(run_dir, journal=not workers_read_study), True
+    storage: optuna.storages.BaseStorage
+    if url.startswith(JOURNAL_SCHEME):
+        if not resume:  # left by a start killed before run.json was written: no trial in it
+            journal_path(url).unlink(missing_ok=True)
+        storage = DurableMemoryStorage(open_journal(url, writer=True))
+    else:
+        storage = open_storage(url)  # creates Optuna's schema, riding out a race with another driver
     if not resume and not in_dir:
         joined = cfg.study in {s.study_name for s in optuna.get_all_study_summaries(storage)}
     directions = [optuna.study.StudyDirection.MAXIMIZE if d == "maximize"
                   else optuna.study.StudyDirection.MINIMIZE for d in cfg.directions]
     placeholder = optuna.samplers.RandomSampler()
     try:
+        if resume and isinstance(storage, DurableMemoryStorage):
+            storage.replay(cfg.study)
         if resume or joined:
             study = optuna.load_study(study_name=cfg.study, storage=storage, sampler=placeholder)
         else:
             study = optuna.create_study(study_name=cfg.study, storage=storage, directions=directions,
                                         sampler=placeholder)
+            with warnings.catch_warnings():  # experimental in Optuna, stable in its storages
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(cfg.objective_names))  # named in optuna-dashboard
     except KeyError:
         raise NasError(f"--resume: storage {url} has no study {cfg.study!r}") from None
     except optuna.exceptions.DuplicatedStudyError:  # another driver created it a moment ago
