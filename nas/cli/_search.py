@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nas.search import Run
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -43,24 +47,31 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
-def _print_results(run_dir: Path, files: dict[str, Path]) -> None:
-    from nas.search import load_run, pareto_table
+def _print_results(run: Run, files: dict[str, Path]) -> None:
+    from nas.search import pareto_table
 
-    run = load_run(run_dir)
     trials = run.trials()
     states: dict[str, int] = {}
     for t in trials:
         states[t.state] = states.get(t.state, 0) + 1
     print(f"{len(trials)} trials ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}), "
-          f"{len(run.feasible())} feasible and scored")
-    print(pareto_table(run))
+          f"{len(run.feasible(trials))} feasible and scored")
+    print(pareto_table(run, run.pareto(trials)))
     print(f"report: {files['report.html']}")
+
+
+def _write_and_print(run_dir: Path) -> None:
+    """Results files and the summary from one read of the run's trials."""
+    from nas.search import SnapshotRun, write_results
+
+    run = SnapshotRun(run_dir)
+    _print_results(run, write_results(run))
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from nas._errors import NasError
     from nas.distributed import RayExecutor, load_search_config
-    from nas.search import run_search, write_results
+    from nas.search import run_search
 
     if args.n_trials is not None and args.n_trials < 1:
         raise NasError(f"--n-trials must be >= 1, got {args.n_trials}")
@@ -73,16 +84,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         executor = RayExecutor(args.ray or None, workers=args.workers or workers, resources=resources)
     run = run_search(config, args.run_dir, executor=executor, n_trials=args.n_trials, resume=args.resume,
                      progress=not args.no_progress and sys.stderr.isatty(), report=False)
-    files = write_results(run)
-    _print_results(run.run_dir, files)
+    _write_and_print(run.run_dir)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from nas.search import load_run, write_results
+    from nas.search import load_run
 
     _quiet_optuna()
-    run = load_run(args.run_dir)
-    files = write_results(run)
-    _print_results(run.run_dir, files)
+    load_run(args.run_dir)  # a clear error for a folder that is not a run
+    _write_and_print(Path(args.run_dir))
     return 0

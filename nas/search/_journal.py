@@ -199,6 +199,7 @@ def read_trials(url: str) -> tuple[list[FrozenTrial], dict[str, Any]] | None:
 
     trials: list[FrozenTrial] = []
     user_attrs: dict[str, Any] = {}
+    distributions: dict[str, Any] = {}  # by their JSON: every trial of a space shares them
     with journal_path(url).open("rb") as f:
         for line in f:
             if not line.endswith(b"\n"):
@@ -213,7 +214,8 @@ def read_trials(url: str) -> tuple[list[FrozenTrial], dict[str, Any]] | None:
             elif op == JournalOperation.SET_STUDY_SYSTEM_ATTR:
                 continue
             elif op == JournalOperation.CREATE_TRIAL and "state" in log:
-                dists = {k: json_to_distribution(v) for k, v in log["distributions"].items()}
+                dists = {k: distributions.get(v) or distributions.setdefault(v, json_to_distribution(v))
+                         for k, v in log["distributions"].items()}
                 trials.append(FrozenTrial(
                     number=len(trials), state=TrialState(log["state"]), value=None,
                     values=log["values"] if log["values"] is not None else (

@@ -67,10 +67,10 @@ def hypervolume(losses: np.ndarray, ideal: np.ndarray, nadir: np.ndarray) -> flo
     pts = normalize(losses, ideal, nadir)
     if pts.size == 0:
         return 0.0
-    pts = pts[np.all(pts < REFERENCE, axis=1)]
+    pts = np.unique(pts[np.all(pts < REFERENCE, axis=1)], axis=0)
     if len(pts) == 0:
         return 0.0
-    pts = np.unique(pts[non_dominated(pts)], axis=0)
+    pts = pts[non_dominated(pts)]
     ref = np.full(pts.shape[1], REFERENCE)
     return float(compute_hypervolume(pts, ref, assume_pareto=True))
 
@@ -92,7 +92,7 @@ def hypervolume_history(losses: np.ndarray, ideal: np.ndarray, nadir: np.ndarray
     front = np.zeros((0, losses.shape[1]))
     start = 0
     for k in checkpoints:
-        front = np.vstack([front, losses[start:k + 1]])
+        front = np.unique(np.vstack([front, losses[start:k + 1]]), axis=0)  # repeated archs: one point
         front = front[non_dominated(front)]
         out[k:] = hypervolume(front, ideal, nadir)
         start = k + 1

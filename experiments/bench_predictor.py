@@ -1,0 +1,155 @@
+"""Accuracy predictor: how well it ranks subnets it never saw, and how fast a search runs on it.
+
+1. Scores ``--subnets`` distinct random subnets of a trained supernet with inherited weights
+   (minival accuracy, as the ``supernet`` evaluator does); the scores are kept in a CSV under
+   ``experiments/data/supernet/`` so a rerun resumes instead of scoring again.
+2. Holds out ``--holdout`` of them (seeded) and reports each predictor family's Kendall tau on the
+   held-out subnets, fitted on the rest (and on fewer of them), beside the tau of MACs alone.
+3. Times a ``--trials``-trial search whose evaluator is the predictor (the supernet scores the
+   first round of ``--real`` trials, then the predictor the rest): the seconds after the predictor
+   was fitted, per trial and for the whole budget.
+
+    python experiments/bench_predictor.py --checkpoint runs/supernet_fmnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_section
+
+from nas.cost import arch_cost
+from nas.evaluators import encode, fit_predictor
+from nas.evaluators._predictor import MODELS, tau
+from nas.search import SearchConfig, run_search
+from nas.supernet import SubnetScorer
+
+HERE = Path(__file__).resolve().parent
+
+
+def scored_subnets(checkpoint: str, n: int, seed: int, cache: Path) -> list[tuple[str, float]]:
+    """``n`` distinct random subnets with their minival accuracy, scoring only those not cached."""
+    done: dict[str, float] = {}
+    if cache.is_file():
+        with cache.open() as f:
+            done = {row["arch"]: float(row["accuracy"]) for row in csv.DictReader(f)}
+    scorer = SubnetScorer(checkpoint)
+    rng = np.random.default_rng(seed)
+    archs: list[str] = []
+    for _ in range(20 * n):  # bounded; the space has far more than n archs
+        if len(archs) == n:
+            break
+        text = scorer.space.sample(rng).text
+        if text not in archs:
+            archs.append(text)
+    new = not cache.is_file()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with cache.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(["arch", "accuracy", "seconds"])
+        for i, text in enumerate(archs):
+            if text in done:
+                continue
+            s = scorer.score_timed(text)
+            writer.writerow([text, s.accuracy, round(s.seconds, 3)])
+            f.flush()
+            done[text] = s.accuracy
+            print(f"{i + 1}/{n} {s.accuracy:.4f} {s.seconds:.1f}s", flush=True)
+    return [(a, done[a]) for a in archs]
+
+
+def rank_quality(checkpoint: str, subnets: list[tuple[str, float]], holdout: float, seed: int) -> list[str]:
+    """Table rows: held-out Kendall tau of each predictor family by training-set size."""
+    from nas.arch import Arch
+    from nas.supernet import load_supernet
+
+    sn = load_supernet(checkpoint)
+    archs = [Arch.parse(a) for a, _ in subnets]
+    x = np.stack([encode(a, sn.space) for a in archs])
+    y = np.array([acc for _, acc in subnets])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    n_out = round(len(y) * holdout)
+    out, keep = order[:n_out], order[n_out:]
+    macs = np.array([arch_cost(a, sn.space, classes=sn.classes, in_channels=sn.in_channels).macs for a in archs])
+    rows, macs_tau = [], tau(macs[out], y[out])
+    for size in sorted({len(keep), *(s for s in (50, 100, 200) if s < len(keep))}):
+        train = keep[:size]
+        cells = []
+        for model in MODELS:
+            fitted = fit_predictor(x[train], y[train], model=model, holdout=0.2, seed=seed)
+            cells.append(f"{tau(fitted.predict(x[out]), y[out]):.3f}")
+        auto = fit_predictor(x[train], y[train], model="auto", holdout=0.2, seed=seed)
+        t = tau(auto.predict(x[out]), y[out])
+        rows.append(f"| {size} | {' | '.join(cells)} | **{t:.3f}** ({auto.name}) | {macs_tau:.3f} |")
+    return rows
+
+
+def timed_search(checkpoint: str, trials: int, real: int, seed: int) -> dict[str, float]:
+    from nas.supernet import load_supernet
+
+    sn = load_supernet(checkpoint)
+    cfg = SearchConfig.from_dict({
+        "name": "predictor_bench", "space": sn.space.path or sn.space.name, "dataset": sn.dataset,
+        "resolutions": list(sn.space.resolutions), "objectives": ["accuracy", "latency:cpu_torch_mobilenet_v3"],
+        "sampler": {"name": "nsga2", "seed": seed}, "n_trials": trials,
+        "evaluator": {"kind": "predictor", "checkpoint": checkpoint, "real": real, "predicted": 10 ** 6}})
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        run = run_search(cfg, Path(tmp) / "run", progress=False, report=True)
+        wall = time.perf_counter() - t0
+        trials_ = run.study().get_trials(deepcopy=False)
+    fitted = [t for t in trials_ if "predictor:tau" in t.user_attrs]
+    if not fitted or fitted[0].datetime_complete is None:
+        raise SystemExit("the predictor was never fitted: raise --trials above --real")
+    after = [t for t in trials_ if t.number > fitted[0].number]
+    end = max(t.datetime_complete for t in after if t.datetime_complete is not None)
+    seconds = (end - fitted[0].datetime_complete).total_seconds()
+    return {"wall_s": wall, "after_fit_s": seconds, "after_fit_trials": len(after),
+            "ms_per_trial": seconds / max(1, len(after)) * 1e3,
+            "per_1000_s": seconds / max(1, len(after)) * 1000, "search_tau": fitted[0].user_attrs["predictor:tau"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True, help="supernet folder (nas supernet train --out)")
+    ap.add_argument("--subnets", type=int, default=300)
+    ap.add_argument("--holdout", type=float, default=0.25)
+    ap.add_argument("--trials", type=int, default=1100, help="search budget (the first --real scored for real)")
+    ap.add_argument("--real", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    name = Path(args.checkpoint).name
+    cache = HERE / "data" / "supernet" / f"predictor_scores_{name}.csv"
+    subnets = scored_subnets(args.checkpoint, args.subnets, args.seed, cache)
+    rows = rank_quality(args.checkpoint, subnets, args.holdout, args.seed)
+    speed = timed_search(args.checkpoint, args.trials, args.real, args.seed)
+    body = (
+        f"Supernet `{args.checkpoint}`; {len(subnets)} random subnets scored with inherited weights on its "
+        f"minival (kept in `{cache.relative_to(HERE.parent)}`); {args.holdout:.0%} of them held out "
+        f"(seed {args.seed}). Kendall τ between predicted and supernet accuracy on the held-out subnets, "
+        "for each predictor fitted on the first N of the rest; `auto` chooses by cross-validated τ.\n\n"
+        f"| fitted on | {' | '.join(MODELS)} | auto | MACs alone |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+        + f"\n\nSearch: {args.trials} trials, NSGA-II, objectives accuracy (predictor) and CPU-table "
+        f"latency; the first {args.real} scored by the supernet, then the predictor fitted (held-out τ "
+        f"{speed['search_tau']:.3f}) and used for the other {speed['after_fit_trials']}: "
+        f"{speed['after_fit_s']:.1f} s after the fit ({speed['ms_per_trial']:.1f} ms per trial, "
+        f"**{speed['per_1000_s']:.0f} s per 1,000 trials**); the whole run with its report {speed['wall_s']:.0f} s.")
+    print(body)
+    if not args.no_write:
+        write_section("predictor", "Accuracy predictor: held-out Kendall τ and search speed", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
