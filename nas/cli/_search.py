@@ -8,6 +8,7 @@ section. Run folder, log, progress bar, results and report are the same either w
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,10 +83,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     executor = None
     if args.ray is not None:  # without --ray a config's ray: section does not apply
         executor = RayExecutor(args.ray or None, workers=args.workers or workers, resources=resources)
-    run = run_search(config, args.run_dir, executor=executor, n_trials=args.n_trials, resume=args.resume,
-                     progress=not args.no_progress and sys.stderr.isatty(), report=False)
+    progress = False if args.no_progress else "bar" if sys.stderr.isatty() else "lines"
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop, handled as Ctrl-C
+    try:
+        run = run_search(config, args.run_dir, executor=executor, n_trials=args.n_trials, resume=args.resume,
+                         progress=progress, report=False)
+    except KeyboardInterrupt:
+        print("nas: interrupted: the trials being evaluated are recorded 'interrupted'; run the same "
+              "command with --resume to continue", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _write_and_print(run.run_dir)
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ re-runs them) before it propagates.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 
 from tqdm import tqdm
@@ -22,6 +23,13 @@ from nas.search._driver import Candidate, SearchDriver
 from nas.search._executor import Evaluator, Executor, InProcessExecutor, Outcome
 
 _log = logging.getLogger("nas.search")
+
+
+def _eta(started: float, ran: int, total: int | None, done: int) -> str:
+    if not total or ran <= 0:
+        return "?"
+    left = max(0.0, (time.monotonic() - started) / ran * (total - done))
+    return f"{int(left // 60)}:{int(left % 60):02d}"
 
 
 def describe(cand: Candidate, driver: SearchDriver) -> str:
@@ -39,8 +47,14 @@ def describe(cand: Candidate, driver: SearchDriver) -> str:
 
 
 def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Executor | None = None, *,
-                progress: bool = True) -> int:
-    """Ask/evaluate/tell until the budget is spent; returns the number of trials asked here."""
+                progress: bool | str = True) -> int:
+    """Ask/evaluate/tell until the budget is spent; returns the number of trials asked here.
+
+    ``progress``: ``True`` or ``"bar"`` a progress bar; ``"lines"`` one line per trial on stderr
+    (for logs and schedulers, where a bar would be one unreadable line); ``False`` nothing.
+    """
+    lines = progress == "lines"
+    progress = bool(progress) and not lines
     executor = executor or InProcessExecutor()
     cfg = driver.problem.config
     if cfg.needs_accuracy and evaluator is None:
@@ -58,10 +72,17 @@ def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Exe
     def outstanding() -> int:
         return len(pending) + sum(len(s) for s in sharing.values())
 
+    started = time.monotonic()
+    first_done = done
+
     def show(cand: Candidate) -> None:
         nonlocal done
         done = driver.counted_trials()
-        _log.info(describe(cand, driver))
+        line = describe(cand, driver)
+        _log.info(line)
+        if lines:
+            print(f"{line} [{done}/{total if total else '?'}, ETA {_eta(started, done - first_done, total, done)}]",
+                  file=sys.stderr, flush=True)
         if progress:
             bar.n = min(done, total) if total else done
             bar.set_postfix(driver.summary(), refresh=False)

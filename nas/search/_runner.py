@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from nas._errors import NasError
 from nas.evaluators import AccuracyEvaluator
 from nas.search._config import SearchConfig
 from nas.search._driver import SearchDriver
@@ -23,7 +24,7 @@ from nas.search._executor import Evaluator, Executor, InProcessExecutor
 from nas.search._loop import search_loop
 from nas.search._problem import check_config
 from nas.search._results import Run, SnapshotRun, load_run
-from nas.search._rundir import driver_lock
+from nas.search._rundir import RUN_JSON, driver_lock
 from nas.search._study import driver_tag, open_study
 
 LOG_FILE = "search.log"
@@ -75,7 +76,7 @@ def run_search(
     n_trials: int | None = None,
     resume: bool = False,
     evaluator: Evaluator | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
     report: bool = True,
 ) -> Run:
     """Run (or resume, or join) a search and write its results; returns the :class:`Run`.
@@ -91,13 +92,15 @@ def run_search(
         n_trials: total trials the study should reach (overrides ``config.n_trials``).
         resume: continue the run in ``run_dir``, re-running interrupted trials.
         evaluator: ``(arch_text, reporter) -> EvalResult``; default: the configured evaluator.
-        progress: show a progress bar.
+        progress: a progress bar (``True``), one line per trial on stderr (``"lines"``), or nothing.
         report: write ``trials.csv``, ``pareto.csv``, plots and ``report.html`` at the end.
     """
     if n_trials is not None:
         config = config.replace(n_trials=n_trials)
     problem = check_config(config)
     run_path = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    if resume and not (run_path / RUN_JSON).is_file():  # before the lock makes the folder
+        raise NasError(f"--resume: {run_path} holds no run to resume (no {RUN_JSON})")
     if evaluator is None and config.evaluator is not None and config.needs_accuracy:
         evaluator = AccuracyEvaluator(config.evaluator, dataset=config.dataset, space=config.space)
     shared = config.storage is not None  # other drivers may work on the study too
