@@ -72,7 +72,7 @@ class SearchDriver:
         study); with one, it reads the trials other drivers told before each ask.
         """
         self.problem, self.study, self.storage_url, self.tag = problem, study, storage_url, tag
-        self._cache: dict[str, FrozenTrial] = {}
+        self._cache: dict[str, int] = {}  # arch hash -> id of the first finished trial of that arch
         self._seen: set[int] = set()
         self.counted = 0  # finished trials that count against n_trials
         self.feasible = 0  # of them: COMPLETE, feasible and scored
@@ -92,7 +92,7 @@ class SearchDriver:
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
             h = t.user_attrs.get(A.ARCH_HASH)
             if h is not None and h not in self._cache:
-                self._cache[h] = t
+                self._cache[h] = t._trial_id  # not the trial: told trials are copies, and many
         if t.user_attrs.get(A.FAIL_REASON) != A.INTERRUPTED:
             self.counted += 1
         cfg = self.problem.config
@@ -122,7 +122,8 @@ class SearchDriver:
         trial.set_user_attr(A.ARCH_HASH, arch.hash)
         if self.tag is not None:
             self.sync()
-        hit = self._cache.get(arch.hash)
+        hit_id = self._cache.get(arch.hash)
+        hit = None if hit_id is None else self.study._storage.get_trial(hit_id)
         if hit is not None:
             cand = Candidate(trial, arch, {}, list(hit.user_attrs.get(A.CONSTRAINTS, [])), hit, t0)
             self._tell_cached(cand, hit)
