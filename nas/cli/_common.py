@@ -10,6 +10,7 @@ piped output is plain text.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -56,6 +57,8 @@ def _bold(text: str) -> str:
 
 
 def _numeric(cell: str) -> bool:
+    if ", " in cell:
+        return False
     head = cell.split(" ", 1)[0].rstrip("%x")
     try:
         float(head.replace(",", ""))
@@ -138,18 +141,30 @@ def listed(xs: Any) -> str:
     return ", ".join(str(x) for x in xs) if xs else DASH
 
 
+def spread(xs: Sequence[Any]) -> str:
+    """A sorted list of numbers, evenly spaced runs of 4 or more written ``128–224 /4``."""
+    xs = list(xs)
+    if len(xs) >= 4:
+        steps = {b - a for a, b in itertools.pairwise(xs)}
+        if len(steps) == 1:
+            return f"{xs[0]}–{xs[-1]} /{steps.pop()}"
+    return listed(xs)
+
+
 def yes_no(x: Any) -> str:
     return DASH if x is None else ("yes" if x else "no")
 
 
 def plain(value: Any) -> str | None:
-    """Any JSON value as one short line: lists joined, numbers in 4 significant digits, mappings
-    as ``k=v`` pairs."""
+    """Any JSON value as one short line: numbers in 4 significant digits, short lists joined,
+    long ones and lists of objects counted (``--json`` has them in full)."""
     if value is None:
         return None
     if isinstance(value, bool | int | float):
         return num(value)
     if isinstance(value, list | tuple):
+        if any(isinstance(v, dict | list) for v in value) or len(value) > 8:
+            return f"{len(value)} items (--json lists them)"
         return listed([plain(v) for v in value])
     if isinstance(value, dict):
         return ", ".join(f"{k}={plain(v)}" for k, v in value.items())
