@@ -333,9 +333,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+_SCORE_KEYS = ("n", "mape", "within_10pct", "kendall_tau", "rmse_ms", "bias_pct", "max_abs_pct")
+
+
 def _print_validation(result: dict[str, Any]) -> None:
-    """The scores first (share within 10%, Kendall tau, MAPE), then every other field."""
-    flat_fields(result)
+    """The scores as one table (a row per predictor and resolution), then every other field."""
+    rows: list[list[Any]] = []
+    other: dict[str, Any] = {}
+
+    def walk(d: dict[str, Any], path: str) -> None:
+        if "mape" in d and "n" in d:
+            rows.append([path or "table", d.get("n"), pct(d.get("within_10pct")),
+                         _fmt(d.get("kendall_tau"), ".3f"), _fmt(d.get("mape"), ".1f", "%"),
+                         _fmt(d.get("bias_pct"), "+.1f", "%"), _fmt(d.get("max_abs_pct"), ".1f", "%"),
+                         ms(d.get("rmse_ms"), 4)])
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{path}.{k}" if path else k)
+            elif not path and k not in _SCORE_KEYS:
+                other[k] = v
+
+    walk(result, "")
+    flat_fields(other)
+    if rows:
+        print()
+        print_table(["predictor", "networks", "within ±10%", "Kendall τ", "MAPE", "bias",
+                     "max |error|", "RMSE"], rows)
+
+
+def _fmt(x: Any, spec: str, unit: str = "") -> str | None:
+    return f"{x:{spec}}{unit}" if isinstance(x, int | float) and not isinstance(x, bool) else None
 
 
 def _rounds(args: argparse.Namespace) -> dict[str, int] | None:
