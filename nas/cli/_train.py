@@ -58,7 +58,8 @@ def _human(result: dict[str, Any], path: str) -> None:
     latency = result["latency"]
     fields([
         ("arch", result["arch"]),
-        ("dataset", f"{result['dataset']}, {result['epochs']} epochs on {result['device']}"),
+        ("dataset", f"{result['dataset']}, {result['epochs']} epoch{'s' if result['epochs'] != 1 else ''} "
+                    f"on {result['device']}"),
         ("test accuracy", f"{pct(result['final_test_acc'])} ({result['evaluated']} weights, final epoch)"),
         ("raw weights", pct(raw) if result["evaluated"] == "ema" else None),
         ("best", f"{pct(result['best_test_acc'])} at epoch {result['best_epoch']}"),

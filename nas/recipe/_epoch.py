@@ -142,5 +142,6 @@ def bn_batches(x: torch.Tensor, batch_size: int, max_images: int) -> list[torch.
     batch_size = max(2, batch_size)
     out = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
     if len(out) > 1 and len(out[-1]) < 2:
-        out[-2] = torch.cat([out[-2], out.pop()])
+        last = out.pop()
+        out[-1] = torch.cat([out[-1], last])
     return out
