@@ -138,7 +138,9 @@ def num(x: Any, digits: int = 4) -> str | None:
 
 
 def listed(xs: Any) -> str:
-    return ", ".join(str(x) for x in xs) if xs else DASH
+    """Items joined by commas; a dash for none."""
+    items = [str(x) for x in xs]
+    return ", ".join(items) if items else DASH
 
 
 def spread(xs: Sequence[Any]) -> str:

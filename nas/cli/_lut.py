@@ -16,6 +16,7 @@ from nas.cli._common import (
     listed,
     ms,
     pct,
+    plain,
     resolve_arch,
     spread,
 )
@@ -264,15 +265,15 @@ def _print_calibration(out: dict[str, Any]) -> None:
     groups = out["groups"]
     print()
     print_table(["coefficient", *(f"r{g}" if g.isdigit() else g for g in groups)],
-          [[name, *(f"{c[i]:.4g}" for c in groups.values())] for i, name in enumerate(FEATURES)],
-          title="Whole-network calibration: latency = sum of coefficient x feature, per resolution "
-                "(ms:KIND: summed block ms; n:KIND: block counts; mb:*: megabytes; const: ms)")
+                [[name, *(f"{c[i]:.4g}" for c in groups.values())] for i, name in enumerate(FEATURES)],
+                title="Whole-network calibration: latency = sum of coefficient x feature, per resolution "
+                      "(ms:KIND: summed block ms; n:KIND: block counts; mb:*: megabytes; const: ms)")
     if out["key_scales"]:
         print()
         keys = sorted({k for v in out["key_scales"].values() for k in v})
         print_table(["resolution", *keys],
-              [[g, *(v.get(k) for k in keys)] for g, v in out["key_scales"].items()],
-              title="Per-key in-network scales")
+                    [[g, *(plain(v.get(k)) for k in keys)] for g, v in out["key_scales"].items()],
+                    title="Per-key in-network scales")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -301,9 +302,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print()
         approx = set(pred.approximated)
         print_table(["#", "block", "ms", "share"],
-              [[i, k + (" (approximated)" if k in approx else ""), f"{v:.4f}",
-                pct(v / pred.raw_sum_ms) if pred.raw_sum_ms else None]
-               for i, (k, v) in enumerate(pred.blocks)])
+                    [[i, k + (" (approximated)" if k in approx else ""), f"{v:.4f}",
+                      pct(v / pred.raw_sum_ms) if pred.raw_sum_ms else None]
+                     for i, (k, v) in enumerate(pred.blocks)])
 
     emit(args, out, human)
     return 0
@@ -337,7 +338,8 @@ _SCORE_KEYS = ("n", "mape", "within_10pct", "kendall_tau", "rmse_ms", "bias_pct"
 
 
 def _print_validation(result: dict[str, Any]) -> None:
-    """The scores as one table (a row per predictor and resolution), then every other field."""
+    """Every field but the scores, then the scores as one table (a row per predictor and
+    resolution: the table, the naive sum, the FLOPs baseline, raw timings)."""
     rows: list[list[Any]] = []
     other: dict[str, Any] = {}
 
