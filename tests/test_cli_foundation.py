@@ -17,7 +17,7 @@ def nas(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_spaces_lists_every_space() -> None:
-    out = nas("spaces")
+    out = nas("spaces", "--json")
     assert out.returncode == 0, out.stderr
     names = {s["name"] for s in json.loads(out.stdout)}
     assert {"mobilenet_v2", "mobilenet_v3", "efficientnet", "fbnet", "mnasnet"} <= names

@@ -161,7 +161,7 @@ def test_table_prediction_is_recorded_with_its_hash(tiny_space: Path, tiny_table
 
 def test_cli_export_reference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "mnasnet_a1", "--out", str(tmp_path / "m"), "--classes", "10",
-                 "--resolution", "64", "--no-onnx"]) == 0
+                 "--resolution", "64", "--no-onnx", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["params_macs_match"] and summary["model_py_ok"] and summary["timm_expressible"]
     info = json.loads((tmp_path / "m" / "arch.json").read_text())

@@ -107,7 +107,7 @@ def test_export_pareto_and_best_with_where(run_dir: Path, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_cli_export_run_and_its_errors(run_dir: Path, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["export", str(run_dir), "--best", LAT, "--out", str(tmp_path / "b")]) == 0
+    assert main(["export", str(run_dir), "--best", LAT, "--out", str(tmp_path / "b"), "--json"]) == 0
     (summary,) = json.loads(capsys.readouterr().out)
     assert summary["onnx_ok"] and summary["params_macs_match"] and summary["model_py_ok"]
     n = len(load_run(run_dir).trials())

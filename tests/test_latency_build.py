@@ -111,7 +111,7 @@ def test_passes_measure_fresh_networks_and_take_the_median(tiny_lut_table: Path)
 def test_validate_with_passes_reports_the_devices_repeatability(
         tiny_lut_table: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lut", "validate", str(tiny_lut_table), "--n", "4", "--seed", "3", "--passes", "2",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["passes"] == 2 and out["n"] == 4
     rep = out["repeatability"]["32"]
@@ -133,7 +133,7 @@ def test_rounds_set_how_many_bursts_each_network_gets(
         assert [e.n for e in timed.entries] == [2 * rounds] * 2  # 2 calls per burst
     # The CLI passes --rounds through to validate and calibrate, and records it.
     assert main(["lut", "validate", str(tiny_lut_table), "--n", "2", "--rounds", "3",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["rounds"] == 3
     copy = tmp_path / "rounds.json"
     copy.write_text(tiny_lut_table.read_text())

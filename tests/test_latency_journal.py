@@ -47,7 +47,7 @@ def test_interrupted_calibration_resumes_and_keeps_what_it_measured(
     kept = cut_journal(journal, 2)
     # The same command again: the 2 journaled networks are not timed again, the other 4 are.
     assert main(["lut", "calibrate", str(tiny_lut_table), "--n", "6", "--seed", "0", "--rounds",
-                 str(ROUNDS), "--out", str(out), "--no-progress"]) == 0
+                 str(ROUNDS), "--out", str(out), "--no-progress", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["networks"] == 6
     assert not journal.exists()  # deleted once the table is written
     samples = {s["arch"]: s["measured"] for s in read_table(out).calibration.samples}

@@ -195,7 +195,7 @@ def test_measured_with_cli(tiny_lut_table: Path, first_run: tuple[Path, dict], t
                  [{k: v for k, v in r.items() if not k.startswith("anchor_")} for r in rows])
     slower = _with_anchor(tiny_lut_table, tmp_path / "slower.json", scale=2.0)
     assert main(["lut", "validate", str(slower), "--from-csv", str(old),
-                 "--measured-with", str(tiny_lut_table)]) == 0
+                 "--measured-with", str(tiny_lut_table), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert list(out["rebased"][str(old)].values()) == [pytest.approx(2.0)]
     assert main(["lut", "validate", str(slower), "--measured-with", str(tiny_lut_table)]) == 2

@@ -118,14 +118,14 @@ def test_eval_scores_the_same_held_out_rows_as_fit(tmp_path, capsys) -> None:
     write_csv(csv, "fbnet", 300, [32], 10, noise=0.05)
     out = tmp_path / "t.json"
     assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--space", "fbnet",
-                 "--out", str(out), "--test-fraction", "0.25", "--seed", "3"]) == 0
+                 "--out", str(out), "--test-fraction", "0.25", "--seed", "3", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
                  "--test-fraction", "0.25", "--seed", "3", "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
     for k in ("n", "mape", "within_10pct", "kendall_tau"):
         assert scored[k] == pytest.approx(fitted["held_out"][k])
-    assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev"]) == 0
+    assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 300
 
 
@@ -142,7 +142,7 @@ def test_tail_split_holds_out_the_last_rows_and_shows_a_late_slowdown(tmp_path, 
     assert rand["held_out"]["within_10pct"] > 0.6
     out = tmp_path / "t.json"
     assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--space", "fbnet",
-                 "--out", str(out), "--split", "tail"]) == 0
+                 "--out", str(out), "--split", "tail", "--json"]) == 0
     tail = json.loads(capsys.readouterr().out)
     assert tail["split"] == {"how": "tail", "test_fraction": 0.2}
     assert tail["n_test"] == 60 and tail["held_out"]["within_10pct"] < 0.1
@@ -171,7 +171,7 @@ def test_held_out_rows_with_blocks_no_training_row_fixes_are_reported_not_fatal(
     out = tmp_path / "t.json"
     assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--space", "fbnet",
                  "--model", "keys", "--test-fraction", "0.5", "--seed", "1",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     unscored = s["held_out_unscored"]
     assert unscored["n"] > 0 and unscored["keys"] and s["n_test"] == 12
@@ -203,7 +203,7 @@ def test_drift_window_recovers_the_steady_state_device(tmp_path, capsys) -> None
     assert plain["drift"]["residual_lag1_autocorr"] > 0.6 and "drifted" in plain["warnings"][0]
     out = tmp_path / "t.json"
     assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--model", "keys",
-                 "--drift-window", "8", "--out", str(out)]) == 0
+                 "--drift-window", "8", "--out", str(out), "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     # The drift is modelled now; what is left is the share of rows no table can match.
     assert "drifted while it was measured" not in " ".join(fitted.get("warnings", []))
@@ -225,7 +225,7 @@ def test_drift_window_recovers_the_steady_state_device(tmp_path, capsys) -> None
     assert np.max(np.abs(pred / true - 1)) < 0.03
     # eval with the same split and window scores the same held-out rows the same way.
     assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
-                 "--test-fraction", "0.2", "--drift-window", "8"]) == 0
+                 "--test-fraction", "0.2", "--drift-window", "8", "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert scored["drift_corrected"]["within_10pct"] == pytest.approx(
         fitted["held_out_drift_corrected"]["within_10pct"], abs=0.02)
@@ -242,7 +242,7 @@ def test_resolution_scale_follows_a_device_whose_speed_depends_on_the_input_size
     off = fit_table(meas, "dev", options=FitOptions(resolution_scale="off")).summary
     out = tmp_path / "t.json"
     assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev",
-                 "--out", str(out)]) == 0  # auto by default
+                 "--out", str(out), "--json"]) == 0  # auto by default
     auto = json.loads(capsys.readouterr().out)
     info = auto["resolution_scale"]
     assert info["mode"] == "auto" and info["used"]
@@ -258,7 +258,7 @@ def test_resolution_scale_follows_a_device_whose_speed_depends_on_the_input_size
     assert table.calibration is not None
     assert set(table.calibration.groups) == {"all", "128", "160", "192", "224"}
     assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
-                 "--test-fraction", "0.2"]) == 0
+                 "--test-fraction", "0.2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["within_10pct"] == pytest.approx(
         auto["held_out"]["within_10pct"])
 
@@ -312,7 +312,7 @@ def test_drift_window_auto_follows_a_device_that_switches_states(tmp_path, capsy
     wide = fit_table(meas, "dev", options=FitOptions(model="keys", drift_window=10)).summary
     out = tmp_path / "t.json"
     assert main(["lut", "fit", str(csv), "--format", "csv", "--column", "dev", "--model", "keys",
-                 "--drift-window", "auto", "--out", str(out)]) == 0
+                 "--drift-window", "auto", "--out", str(out), "--json"]) == 0
     auto = json.loads(capsys.readouterr().out)
     d = auto["drift"]
     assert d["window"] <= 3 < 10 and set(d["window_choice_within_10pct"]) == {
@@ -331,7 +331,7 @@ def test_drift_window_auto_follows_a_device_that_switches_states(tmp_path, capsy
     assert auto["held_out"]["within_10pct"] <= 1 - slow_share + 0.08
     # eval chooses the window the same way, from the same training rows.
     assert main(["lut", "eval", str(out), str(csv), "--format", "csv", "--column", "dev",
-                 "--test-fraction", "0.2", "--drift-window", "auto"]) == 0
+                 "--test-fraction", "0.2", "--drift-window", "auto", "--json"]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert scored["drift"]["window"] <= 3
     assert scored["drift_corrected"]["within_10pct"] >= 0.9

@@ -149,7 +149,7 @@ def test_cli_import_prints_the_mapping_summary(tmp_path, capsys) -> None:
                                     "Strange-input:1x1x1-output:1x1x1": {"mean": 1.0}}))
     out = tmp_path / "t.json"
     assert main(["lut", "import", str(path), "--format", "ofa", "--device-name", "My phone",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert (s["n_mapped"], s["n_unmapped"], s["device"]) == (1, 1, "My phone")
     t = load_table(out)

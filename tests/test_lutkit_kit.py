@@ -82,7 +82,7 @@ def test_round_trip_runner_import_validate(kit: Path, tmp_path: Path, capsys) ->
     assert fp["kit_id"] == read_manifest(kit)["kit_id"] and fp["threads"] == 1
     table_path = tmp_path / "kit_table.json"
     assert main(["lut", "import-kit", str(results), "--kit", str(kit), "--out",
-                 str(table_path)]) == 0
+                 str(table_path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["missing"] == [] and summary["entries"] == len(read_manifest(kit)["blocks"])
     table = load_table(table_path)
@@ -90,7 +90,7 @@ def test_round_trip_runner_import_validate(kit: Path, tmp_path: Path, capsys) ->
     assert table.device["provider"] == "CPUExecutionProvider"
     assert all(e.n == 6 for e in table.entries.values())  # 2 rounds x 3 repeats
     assert main(["lut", "validate", str(table_path), "--n", "3", "--out", str(tmp_path / "val"),
-                 "--no-progress"]) == 0
+                 "--no-progress", "--json"]) == 0
     val = json.loads(capsys.readouterr().out)
     assert val["n"] == 3 and val["backend"] == "onnxruntime" and val["mape"] >= 0
 

@@ -89,7 +89,7 @@ def test_ofa_net_config_reads_width_depths_and_run_config_resolution(tmp_path) -
 
 def test_arch_show_and_lut_predict_accept_a_net_config(tmp_path, capsys) -> None:
     cfg = write(tmp_path / "net.config", {**ofa_net_config(1.2), "resolution": 192})
-    assert main(["arch", "show", str(cfg)]) == 0
+    assert main(["arch", "show", str(cfg), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["arch"] == expected("1.2", 192) and shown["in_space"]
     assert main(["lut", "predict", "note10_cpu_tflite_ofa_mbv3_w12", str(cfg), "--json"]) == 0

@@ -252,6 +252,61 @@ def test_short_digits_training_reaches_accuracy_well_above_chance(tmp_path: Path
     assert info["onnx"]["check"]["passed"]
 
 
+def test_two_epoch_cli_training_with_ema_scores_far_above_chance(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The digits recipe nas export writes (AdamW, EMA): two epochs are 44 steps. The running
+    # batch-norm statistics those steps leave scored chance (0.10) on the test split, with the
+    # EMA and the raw weights alike, until they were re-estimated after every epoch.
+    export = _export(tmp_path, DIGITS_V3)
+    assert main(["train", str(export), "--epochs", "2", "--threads", "1", "--no-progress",
+                 "--latency-runs", "5"]) == 0
+    captured = capsys.readouterr()
+    result = json.loads((export / "train" / "result.json").read_text())
+    assert result["evaluated"] == "ema" and result["epochs"] == 2
+    assert result["final_test_acc"] > 0.6 and result["raw_final_test_acc"] > 0.6
+    # the summary it prints: accuracies as percentages, labeled
+    assert f"test accuracy  {100 * result['final_test_acc']:.1f}% (ema weights" in captured.out
+    assert f"raw weights    {100 * result['raw_final_test_acc']:.1f}%" in captured.out
+    assert "Traceback" not in captured.err
+    rows = list(csv.DictReader((export / "train" / "metrics.csv").open()))
+    assert float(rows[0]["test_acc"]) > 0.3  # already after one epoch
+    # the warning says so exactly when the EMA weights score worse than the raw ones
+    worse = result["raw_final_test_acc"] > result["final_test_acc"]
+    assert result["ema_worse_than_raw"] is worse
+    assert bool(result["warnings"]) is worse
+    assert ("EMA weights score" in captured.err) is worse
+
+
+def test_ema_warning_names_both_scores_and_the_recipe_file(tmp_path: Path) -> None:
+    from nas.train._loop import ema_warning
+
+    yaml_path = tmp_path / "train.yaml"
+    message = ema_warning({"test_acc": 0.17, "raw_test_acc": 0.93}, yaml_path)
+    assert message and "0.1700" in message and "0.9300" in message and str(yaml_path) in message
+    assert ema_warning({"test_acc": 0.93, "raw_test_acc": 0.93}, yaml_path) is None
+    assert ema_warning({"test_acc": 0.5, "raw_test_acc": None}, yaml_path) is None  # no EMA
+
+
+def test_bn_recalibration_changes_only_the_running_statistics() -> None:
+    from nas.recipe import bn_batches, recalibrate_bn
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                                torch.nn.Dropout(0.5), torch.nn.Linear(4 * 6 * 6, 3))
+    model.eval()
+    x = torch.randn(10, 1, 8, 8) * 3 + 2
+    assert [len(b) for b in bn_batches(x, 4, 9)] == [4, 5]  # no batch of 1 (BatchNorm needs 2)
+    batches = bn_batches(x, 4, 8)
+    rng_before = torch.get_rng_state()
+    recalibrate_bn(model, batches)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # dropout stayed off
+    assert not any(m.training for m in model.modules())  # modes restored
+    bn = model[1]
+    with torch.no_grad():
+        h = model[0](x[:8])
+    assert torch.allclose(bn.running_mean, h.mean((0, 2, 3)), atol=1e-5)
+    assert bn.momentum == 0.1
+
+
 @pytest.mark.slow
 def test_resume_continues_at_the_right_epoch_and_matches_an_uninterrupted_run(
         tiny_space: Path, tiny_table: Path, tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from nas.cli._common import print_json
+from nas.cli._common import add_json_flag, emit, mega, table, yes_no
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--onnx-exporter", default="torchscript", choices=("torchscript", "dynamo"),
                    help="torch.onnx exporter (default torchscript: several times faster here)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights in model.pt")
+    add_json_flag(p)
     p.set_defaults(func=cmd_export)
 
 
@@ -49,6 +50,30 @@ def _summary(out: Path, info: dict[str, Any]) -> dict[str, Any]:
         "onnx_ok": onnx.get("check", {}).get("passed") if onnx else None,
         "timm_expressible": info["timm"]["expressible"],
     }
+
+
+def _print(args: argparse.Namespace, rows: list[dict[str, Any]], data: Any) -> None:
+    emit(args, data, lambda: table(
+        ["folder", "trial", "MACs", "params", "costs match", "model.py", "ONNX", "timm", "arch"],
+        [[r["dir"], r["trial"], mega(r["macs"], "MACs"), mega(r["params"], "params"),
+          yes_no(r["params_macs_match"]), "ok" if r["model_py_ok"] else "FAILED",
+          {None: "—", True: "ok", False: "FAILED"}[r["onnx_ok"]], yes_no(r["timm_expressible"]),
+          r["arch"]] for r in rows]))
+
+
+def _not_a_run(target: Path, flag: str) -> NoReturn:
+    """The error for a run-only option whose TARGET is no run folder."""
+    from nas._errors import NasError
+    from nas.arch import load_arch
+
+    need = f"{flag} needs a run folder written by `nas search` as TARGET"
+    try:
+        import nas.lutkit  # noqa: F401 - registers the net.config arch format with load_arch
+
+        arch = load_arch(str(target))
+    except NasError:
+        raise NasError(f"{target}: no such run folder ({need})") from None
+    raise NasError(f"{need}, got the arch {arch.text}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -70,21 +95,22 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise NasError("--where filters --best and --pareto, not --trial")
         results = export_run(target, args.out, trial=args.trial, pareto=args.pareto, best=args.best,
                              where=args.where, **onnx)
-        print_json([_summary(out, info) for out, info in results])
+        rows = [_summary(out, info) for out, info in results]
+        _print(args, rows, rows)
         return 0
     if target.is_dir():
         raise NasError(f"{target}: a folder without run.json; expected a run folder from "
                        "`nas search`, a reference name, canonical arch text or an arch JSON file")
-    for flag, value in (("--trial", args.trial), ("--best", args.best)):
-        if value is not None:
-            raise NasError(f"{flag}: needs a run folder as TARGET, got an arch")
-    if args.pareto or args.where:
-        raise NasError(f"{'--pareto' if args.pareto else '--where'}: needs a run folder as TARGET")
+    for flag, given in (("--trial", args.trial is not None), ("--best", args.best is not None),
+                        ("--pareto", args.pareto), ("--where", bool(args.where))):
+        if given:
+            _not_a_run(target, flag)
     src = arch_export_source(args.target,
                              classes=1000 if args.classes is None else args.classes,
                              in_channels=3 if args.in_channels is None else args.in_channels,
                              resolution=args.resolution,
                              dataset=args.data or "", tables=args.table)
     info = export_arch(src, args.out, **onnx)
-    print_json(_summary(Path(args.out), info))
+    row = _summary(Path(args.out), info)
+    _print(args, [row], row)
     return 0

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from nas._errors import NasError
-from nas.cli._common import command_group, print_json, resolve_arch
+from nas.cli._common import (
+    DASH,
+    add_json_flag,
+    command_group,
+    emit,
+    fields,
+    flat_fields,
+    listed,
+    ms,
+    pct,
+    plain,
+    resolve_arch,
+    spread,
+)
+from nas.cli._common import table as print_table
 
 # A table without its whole-network calibration sums isolated block times, which misses the
 # in-network speed of each block (37% MAPE on this project's CPU tables): builds calibrate unless
@@ -17,7 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     lut = command_group(sub, "lut", "latency lookup tables: build, predict, validate")
 
     p = lut.add_parser("list", help="list the tables found ($HWNAS_TABLE_PATH, latency_tables/)")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_list)
 
     p = lut.add_parser("build", help="measure every block key of a space on this device")
@@ -51,7 +66,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "a table that sums block times and is far off on whole networks)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_build)
 
     p = lut.add_parser("calibrate", help="fit the table's calibration on whole networks")
@@ -79,7 +94,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--statistic", choices=("median", "min"),
                    help="switch the statistic predictions use (entries keep both)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_calibrate)
 
     p = lut.add_parser("predict", help="predicted latency of one arch, with per-block breakdown")
@@ -90,7 +105,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in-channels", type=int, default=3)
     p.add_argument("--approximate", action="store_true",
                    help="answer missing keys by nearest neighbour (reported) instead of failing")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_predict)
 
     p = lut.add_parser("validate", help="measure held-out networks here and score the table")
@@ -114,7 +129,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "each weighted by the inverse of its noise variance (how far it strays "
                         "from the other runs; needs 3 or more runs)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_validate)
 
 
@@ -132,14 +147,42 @@ def cmd_list(args: argparse.Namespace) -> int:
     from nas.latency import load_table, resolve_tables
 
     rows = []
+    loaded = {}
     for tid, (host, hosts) in resolve_tables().items():
         where = {"host": host, "hosts": sorted(hosts)}
         try:
-            rows.append({**load_table(hosts[host]).summary(), **where})
+            loaded[tid] = load_table(hosts[host])
+            rows.append({**loaded[tid].summary(), **where})
         except NasError as exc:  # list the others; this one is shown with its error
             rows.append({"id": tid, "path": str(hosts[host]), **where, "error": str(exc)})
-    print_json(rows)
+    emit(args, rows, lambda: _print_list(rows, loaded))
     return 0
+
+
+def _print_list(rows: list[dict[str, Any]], loaded: dict[str, Any]) -> None:
+    from nas.cli._coverage import coverage, validation_score
+
+    cache: dict[tuple[Any, ...], set[str]] = {}
+    body, errors = [], []
+    for r in rows:
+        if "error" in r:
+            errors.append(r)
+            body.append([r["id"], "ERROR (below)", DASH, DASH, DASH, DASH, DASH, DASH, r["host"]])
+            continue
+        t = loaded[r["id"]]
+        measured, total, problem = coverage(t, cache)
+        cov = (f"{measured}/{total} {pct(measured / total, 0)}" if total else DASH) if not problem \
+            else "?"
+        widths = sorted({float(w) for c in t.configs for w in c.get("widths") or []})
+        device = r["device"] if r["device_type"] in (None, "", "cpu") or r["device_type"] in r["device"] \
+            else f"{r['device']} ({r['device_type']})"
+        body.append([r["id"], device, f"{r['runtime']} b{r['batch']}", listed(r["spaces"]),
+                     listed(f"{w:g}" for w in widths), spread(r["resolutions"]), cov,
+                     validation_score(t) or DASH, r["host"]])
+    print_table(["table", "device", "runtime", "spaces", "widths", "resolutions", "keys measured",
+           "validation", "host"], body)
+    for r in errors:
+        print(f"\n{r['id']}: {r['error']}")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -165,7 +208,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         calibrate_and_write(table, args.out, n=args.calibrate, seed=args.seed,
                             progress=not args.no_progress)
         out["calibrated_networks"] = len(table.calibration.samples) if table.calibration else 0
-    print_json(out)
+    emit(args, out, lambda: flat_fields(out))
     return 0
 
 
@@ -201,13 +244,36 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                         progress=not args.no_progress, passes=args.passes,
                                         timing=_rounds(args), add=args.add,
                                         resolutions=args.resolution, key_scales=key_scales)
-    print_json({"table": table.id, "path": str(path), "content_hash": table.content_hash,
-                "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
-                **({"from_runs": added} if added else {}),
-                "groups": {g: [round(float(v), 6) for v in c] for g, c in cal.groups.items()},
-                "key_scales": {g: {"keys": len(cal.scales_for(int(g))), **choice}
-                               for g, choice in cal.meta.get("key_scales", {}).items()}})
+    out = {"table": table.id, "path": str(path), "content_hash": table.content_hash,
+           "networks": len(cal.samples), "seconds": cal.meta.get("seconds"),
+           **({"from_runs": added} if added else {}),
+           "groups": {g: [round(float(v), 6) for v in c] for g, c in cal.groups.items()},
+           "key_scales": {g: {"keys": len(cal.scales_for(int(g))), **choice}
+                          for g, choice in cal.meta.get("key_scales", {}).items()}}
+    emit(args, out, lambda: _print_calibration(out))
     return 0
+
+
+def _print_calibration(out: dict[str, Any]) -> None:
+    from nas.latency import FEATURES
+
+    fields([("table", out["table"]), ("file", out["path"]), ("content hash", out["content_hash"]),
+            ("networks", out["networks"]),
+            ("time", f"{out['seconds']:.0f} s" if isinstance(out["seconds"], int | float) else None)])
+    if out.get("from_runs"):
+        flat_fields(out["from_runs"], prefix="from runs.")
+    groups = out["groups"]
+    print()
+    print_table(["coefficient", *(f"r{g}" if g.isdigit() else g for g in groups)],
+                [[name, *(f"{c[i]:.4g}" for c in groups.values())] for i, name in enumerate(FEATURES)],
+                title="Whole-network calibration: latency = sum of coefficient x feature, per resolution "
+                      "(ms:KIND: summed block ms; n:KIND: block counts; mb:*: megabytes; const: ms)")
+    if out["key_scales"]:
+        print()
+        keys = sorted({k for v in out["key_scales"].values() for k in v})
+        print_table(["resolution", *keys],
+                    [[g, *(plain(v.get(k)) for k in keys)] for g, v in out["key_scales"].items()],
+                    title="Per-key in-network scales")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -217,9 +283,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
     arch, _ = resolve_arch(args.arch, None, args.resolution)
     pred = table.predict(arch, classes=args.classes, in_channels=args.in_channels,
                          approximate=args.approximate)
-    print_json({"table": table.id, "content_hash": table.content_hash, "arch": arch.text,
-                "classes": args.classes, "in_channels": args.in_channels,
-                "batch": table.batch, **pred.to_dict()})
+    out = {"table": table.id, "content_hash": table.content_hash, "arch": arch.text,
+           "classes": args.classes, "in_channels": args.in_channels,
+           "batch": table.batch, **pred.to_dict()}
+
+    def human() -> None:
+        fields([("table", f"{table.id} ({table.device.get('name', 'unknown')}, {table.backend}, "
+                          f"batch {table.batch})"),
+                ("arch", arch.text),
+                ("input", f"{args.in_channels}x{arch.resolution}x{arch.resolution}, "
+                          f"{args.classes} classes"),
+                ("latency", f"{ms(pred.latency_ms)}" + ("" if pred.calibrated else
+                                                          " (uncalibrated: the sum of block times)")),
+                ("sum of blocks", ms(pred.raw_sum_ms)),
+                ("overhead", ms(pred.overhead_ms) if pred.overhead_ms else None),
+                ("approximated", f"{len(pred.approximated)} keys by nearest neighbour"
+                 if pred.approximated else None)])
+        print()
+        approx = set(pred.approximated)
+        print_table(["#", "block", "ms", "share"],
+                    [[i, k + (" (approximated)" if k in approx else ""), f"{v:.4f}",
+                      pct(v / pred.raw_sum_ms) if pred.raw_sum_ms else None]
+                     for i, (k, v) in enumerate(pred.blocks)])
+
+    emit(args, out, human)
     return 0
 
 
@@ -231,18 +318,53 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from nas.latency import score_runs
 
         measured_with = load_table(args.measured_with) if args.measured_with else None
-        print_json(score_runs(table, args.from_csv, out_dir=args.out,
-                              approximate=args.approximate, measured_with=measured_with,
-                              weighting=args.weigh_runs or "equal"))
+        scored = score_runs(table, args.from_csv, out_dir=args.out,
+                            approximate=args.approximate, measured_with=measured_with,
+                            weighting=args.weigh_runs or "equal")
+        emit(args, scored, lambda: _print_validation(scored))
         return 0
     for given, name in ((args.measured_with, "--measured-with"), (args.weigh_runs, "--weigh-runs")):
         if given:
             raise NasError(f"{name} only applies with --from-csv (scoring earlier runs)")
-    print_json(validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
-                              approximate=args.approximate, timer=args.timer,
-                              progress=not args.no_progress, passes=args.passes,
-                              timing=_rounds(args)))
+    result = validate_table(table, n=args.n, seed=args.seed, out_dir=args.out,
+                            approximate=args.approximate, timer=args.timer,
+                            progress=not args.no_progress, passes=args.passes,
+                            timing=_rounds(args))
+    emit(args, result, lambda: _print_validation(result))
     return 0
+
+
+_SCORE_KEYS = ("n", "mape", "within_10pct", "kendall_tau", "rmse_ms", "bias_pct", "max_abs_pct")
+
+
+def _print_validation(result: dict[str, Any]) -> None:
+    """Every field but the scores, then the scores as one table (a row per predictor and
+    resolution: the table, the naive sum, the FLOPs baseline, raw timings)."""
+    rows: list[list[Any]] = []
+    other: dict[str, Any] = {}
+
+    def walk(d: dict[str, Any], path: str) -> None:
+        if "mape" in d and "n" in d:
+            rows.append([path or "table", d.get("n"), pct(d.get("within_10pct")),
+                         _fmt(d.get("kendall_tau"), ".3f"), _fmt(d.get("mape"), ".1f", "%"),
+                         _fmt(d.get("bias_pct"), "+.1f", "%"), _fmt(d.get("max_abs_pct"), ".1f", "%"),
+                         ms(d.get("rmse_ms"), 4)])
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, f"{path}.{k}" if path else k)
+            elif not path and k not in _SCORE_KEYS:
+                other[k] = v
+
+    walk(result, "")
+    flat_fields(other)
+    if rows:
+        print()
+        print_table(["predictor", "networks", "within ±10%", "Kendall τ", "MAPE", "bias",
+                     "max |error|", "RMSE"], rows)
+
+
+def _fmt(x: Any, spec: str, unit: str = "") -> str | None:
+    return f"{x:{spec}}{unit}" if isinstance(x, int | float) and not isinstance(x, bool) else None
 
 
 def _rounds(args: argparse.Namespace) -> dict[str, int] | None:

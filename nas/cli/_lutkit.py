@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from nas._errors import NasError
-from nas.cli._common import command_group, print_json
+from nas.cli._common import add_json_flag, command_group, emit, flat_fields
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +21,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--assume", action="append", default=[], metavar="KEY=MS",
                    help="an entry the source does not time, recorded as an assumption")
     p.add_argument("--out", required=True, help="table file to write (.json)")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_import)
 
     p = lut.add_parser("fit", help="fit a table from whole-network latencies")
@@ -56,6 +57,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="only the first N keys (a smoke test)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, help="kit folder to write")
+    add_json_flag(p)
     p.set_defaults(func=cmd_kit)
 
     p = lut.add_parser("import-kit", help="turn a kit runner's results CSV into a table")
@@ -66,6 +68,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="what the table predicts from: each block's median time (default), or "
                         "its fastest (steadier on a shared or throttling device)")
     p.add_argument("--out", required=True, help="table file to write (.json)")
+    add_json_flag(p)
     p.set_defaults(func=cmd_import_kit)
 
 
@@ -84,7 +87,7 @@ def _measurement_args(p: argparse.ArgumentParser, split_default: float | None = 
                    help="random | tail: which rows are held out: a seeded random share "
                         "(default), or the last rows in file order (networks timed last: the "
                         "session's drift counts against the fit)")
-    p.add_argument("--json", action="store_true", help="JSON output (the default)")
+    add_json_flag(p)
 
 
 def _drift_arg(p: argparse.ArgumentParser) -> None:
@@ -108,6 +111,10 @@ def _read(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                              classes=args.classes, in_channels=args.in_channels)
 
 
+def _show(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    emit(args, data, lambda: flat_fields(data))
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from nas.lutkit import import_table
 
@@ -115,7 +122,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     table, summary = import_table(args.src, args.format, device_name=args.device_name,
                                   space=args.space, assume=args.assume)
     table.write(out)
-    print_json({"out": str(out), "id": table.id, "content_hash": table.content_hash, **summary})
+    _show(args, {"out": str(out), "id": table.id, "content_hash": table.content_hash, **summary})
     return 0
 
 
@@ -129,8 +136,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
                        seed=args.seed, options=options, device_name=args.device_name,
                        split=args.split)
     result.table.write(out)
-    print_json({"out": str(out), "id": result.table.id,
-                "content_hash": result.table.content_hash, **result.summary})
+    _show(args, {"out": str(out), "id": result.table.id,
+                 "content_hash": result.table.content_hash, **result.summary})
     return 0
 
 
@@ -138,9 +145,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from nas.latency import load_table
     from nas.lutkit import evaluate
 
-    print_json(evaluate(load_table(args.table), _read(args), args.column,
-                        test_fraction=args.test_fraction, seed=args.seed, split=args.split,
-                        approximate=args.approximate, drift_window=args.drift_window))
+    _show(args, evaluate(load_table(args.table), _read(args), args.column,
+                         test_fraction=args.test_fraction, seed=args.seed, split=args.split,
+                         approximate=args.approximate, drift_window=args.drift_window))
     return 0
 
 
@@ -153,8 +160,8 @@ def cmd_kit(args: argparse.Namespace) -> int:
     manifest = write_kit(get_space(args.space), args.out, resolutions=args.resolution,
                          widths=args.width, classes=args.classes, in_channels=args.in_channels,
                          batch=args.batch, limit=args.limit, progress=not args.no_progress)
-    print_json({"out": args.out, "models": len(manifest["blocks"]),
-                "configs": manifest["configs"], "runner": manifest["runner"]})
+    _show(args, {"out": args.out, "models": len(manifest["blocks"]),
+                 "configs": manifest["configs"], "runner": manifest["runner"]})
     return 0
 
 
@@ -165,5 +172,5 @@ def cmd_import_kit(args: argparse.Namespace) -> int:
     table, summary = import_kit_results(args.results, args.kit, device_name=args.device_name,
                                         statistic=args.statistic)
     table.write(out)
-    print_json({"out": str(out), "id": table.id, "content_hash": table.content_hash, **summary})
+    _show(args, {"out": str(out), "id": table.id, "content_hash": table.content_hash, **summary})
     return 0

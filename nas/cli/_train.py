@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from nas.cli._common import print_json
+from nas.cli._common import add_json_flag, emit, fields, ms, pct, table, warn
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-update-export", action="store_true",
                    help="leave the export's model.pt / model.onnx untouched")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json_flag(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -35,14 +37,40 @@ def cmd_train(args: argparse.Namespace) -> int:
                    resume=args.resume, out=args.out, progress=not args.no_progress,
                    latency_runs=args.latency_runs, update_export=not args.no_update_export,
                    threads=args.threads)
+    for message in result.get("warnings", []):
+        warn(message)
     latency = result["latency"]
-    print_json({
+    path = f"{args.out or args.export_dir + '/train'}/result.json"
+    emit(args, {
         "final_test_acc": result["final_test_acc"],
         "best_test_acc": result["best_test_acc"],
         "best_epoch": result["best_epoch"],
         "train_time_s": result["train_time_s"],
         "latency_measured_ms": latency["measured"]["median_ms"],
         "latency_predicted": latency["predicted"],
-        "result": f"{args.out or args.export_dir + '/train'}/result.json",
-    })
+        "result": path,
+    }, lambda: _human(result, path))
     return 0
+
+
+def _human(result: dict[str, Any], path: str) -> None:
+    raw = result.get("raw_final_test_acc")
+    latency = result["latency"]
+    fields([
+        ("arch", result["arch"]),
+        ("dataset", f"{result['dataset']}, {result['epochs']} epoch{'s' if result['epochs'] != 1 else ''} "
+                    f"on {result['device']}"),
+        ("test accuracy", f"{pct(result['final_test_acc'])} ({result['evaluated']} weights, final epoch)"),
+        ("raw weights", pct(raw) if result["evaluated"] == "ema" else None),
+        ("best", f"{pct(result['best_test_acc'])} at epoch {result['best_epoch']}"),
+        ("train time", f"{result['train_time_s']:.1f} s"),
+        ("latency here", f"{ms(latency['measured']['median_ms'])} (torch, median)"),
+        ("result", path),
+    ])
+    predicted = latency.get("predicted") or []
+    if predicted:
+        print()
+        table(["table", "predicted", "measured", "measured/predicted", "comparable"],
+              [[p.get("table"), ms(p.get("predicted_ms")), ms(p.get("measured_ms")),
+                f"{p['measured_over_predicted']:.2f}x" if p.get("measured_over_predicted") else None,
+                "yes" if p.get("comparable") else "no"] for p in predicted])

@@ -229,7 +229,7 @@ def _export_arch(src: ExportSource, out: Path, *, onnx: bool, onnx_exporter: str
         "arch_json": arch.to_dict(),
         "space": space.name,
         "space_file": space.path,
-        "in_space": space.contains(arch),
+        "in_space": not space.check_any_resolution(arch),
         "resolution": arch.resolution,
         "classes": src.classes,
         "in_channels": src.in_channels,

@@ -1,5 +1,9 @@
 """Finding tables: ``$HWNAS_TABLE_PATH`` folders first, then the shipped ``latency_tables/``.
 
+A file in ``$HWNAS_TABLE_PATH`` with the id of a shipped table takes its place; when that file
+does not load (corrupt JSON, a wrong field), loading the id fails with an error naming the file
+and the shipped table it hides, never falling back to the shipped one unnoticed.
+
 A CPU table describes one CPU design: tables built on another are off in level and rank
 networks worse (``docs/latency-validation.md``). So a folder may hold, besides ``ID.json``, *host variants* of the
 same id, ``hosts/NAME/ID.json``, each measured on another machine. Looking up ``ID`` picks the
@@ -159,8 +163,28 @@ def load_table(id_or_path: str | Path) -> LatencyTable:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime, stat.st_size)
     if key not in _CACHE:
-        _CACHE[key] = read_table(path)
+        try:
+            _CACHE[key] = read_table(path)
+        except NasError as exc:
+            shipped = _shipped_twin(path)
+            if shipped is None:
+                raise
+            raise NasError(f"{exc}; this file in $HWNAS_TABLE_PATH has the id of the shipped "
+                           f"table {shipped} and takes its place: fix or remove it, or take its "
+                           "folder out of $HWNAS_TABLE_PATH to use the shipped one") from None
     return _CACHE[key]
+
+
+def _shipped_twin(path: Path) -> Path | None:
+    """The shipped table with the id (and host) of ``path``, when ``path`` is not shipped."""
+    try:
+        path.resolve().relative_to(SHIPPED_TABLES.resolve())
+        return None
+    except ValueError:
+        pass
+    host = host_of(path)
+    twin = SHIPPED_TABLES / (path.name if host == "default" else f"{HOSTS_DIR}/{host}/{path.name}")
+    return twin if twin.is_file() else None
 
 
 def list_tables() -> list[LatencyTable]:

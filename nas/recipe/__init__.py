@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from nas.recipe._augment import augment, random_crop, random_hflip
 from nas.recipe._ema import ModelEMA
-from nas.recipe._epoch import Diverged, EpochStats, evaluate, recalibrate_bn, torch_threads, train_epoch
+from nas.recipe._epoch import (
+    Diverged,
+    EpochStats,
+    bn_batches,
+    evaluate,
+    recalibrate_bn,
+    torch_threads,
+    train_epoch,
+)
 from nas.recipe._recipe import (
     OPTIMIZERS,
     SCHEDULES,
@@ -34,6 +42,7 @@ __all__ = [
     "ModelEMA",
     "Recipe",
     "augment",
+    "bn_batches",
     "evaluate",
     "lr_factor",
     "make_optimizer",

@@ -108,23 +108,44 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def recalibrate_bn(model: nn.Module, xs: Iterable[torch.Tensor]) -> None:
-    """Re-estimate batch-norm running statistics as a plain average over ``xs`` (no training)."""
+    """Re-estimate batch-norm running statistics as a plain average over ``xs`` (no training).
+
+    Only the batch-norm layers run in training mode meanwhile (dropout stays off and draws no
+    random numbers), so the call changes nothing but the running statistics.
+    """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     xs = list(xs)
     if not bns or not xs:
         return
     momenta = [bn.momentum for bn in bns]
+    modes = {m: m.training for m in model.modules()}
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None  # cumulative average over the batches below
-    was_training = model.training
-    model.train()
-    with torch.no_grad():
-        for x in xs:
-            model(x)
-    for bn, m in zip(bns, momenta, strict=True):
-        bn.momentum = m
-    model.train(was_training)
+    model.eval()
+    for bn in bns:
+        bn.train()
+    try:
+        with torch.no_grad():
+            for x in xs:
+                model(x)
+    finally:
+        for bn, m in zip(bns, momenta, strict=True):
+            bn.momentum = m
+        for module, mode in modes.items():
+            module.training = mode
+
+
+def bn_batches(x: torch.Tensor, batch_size: int, max_images: int) -> list[torch.Tensor]:
+    """The first ``max_images`` of ``x`` in batches of ``batch_size`` (the last may be shorter but
+    keeps 2 or more images): the fixed inputs of :func:`recalibrate_bn` between epochs."""
+    x = x[:max_images]
+    batch_size = max(2, batch_size)
+    out = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
+    if len(out) > 1 and len(out[-1]) < 2:
+        last = out.pop()
+        out[-1] = torch.cat([out[-1], last])
+    return out
 
 
 @contextmanager

@@ -303,6 +303,17 @@ class SearchSpace:
     def contains(self, arch: Arch) -> bool:
         return not self.check(arch)
 
+    def check_any_resolution(self, arch: Arch) -> list[str]:
+        """:meth:`check` with the space searched at the arch's own resolution.
+
+        A search config's ``resolutions`` may search a space at any input size (the quickstart
+        runs ``mobilenet_v3`` at 32 px), so whether an arch belongs to a space is a question of
+        its stages, ops, width (and scaling point), not of the space's default resolutions.
+        """
+        if arch.resolution < 8 or arch.resolution in self.resolutions:
+            return self.check(arch)
+        return self.with_resolutions([arch.resolution]).check(arch)
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,

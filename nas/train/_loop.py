@@ -2,7 +2,9 @@
 
 Recipe (fields in :class:`TrainConfig`): SGD with Nesterov momentum or AdamW; per-step cosine
 schedule after a linear warm-up; label smoothing; weight decay on conv/linear weights only (not
-on norms and biases); optional EMA of the weights, which is what gets evaluated and exported;
+on norms and biases); optional EMA of the weights, which is what gets evaluated and exported
+(``result["warnings"]`` says when it scores worse than the raw weights); batch-norm statistics
+re-estimated on fixed training images after every epoch, before evaluation;
 batch augmentation with torch ops (:mod:`nas.train._augment`); mixed precision (autocast +
 GradScaler) on CUDA, plain float32 on the CPU. Every epoch writes ``checkpoint.pt`` (model,
 optimizer, scheduler, scaler, EMA, epoch, metric history, every RNG state) atomically, so
@@ -36,9 +38,11 @@ from nas.recipe import (
     EpochStats,
     ModelEMA,
     augment,
+    bn_batches,
     evaluate,
     make_optimizer,
     make_scheduler,
+    recalibrate_bn,
     torch_threads,
     train_epoch,
 )
@@ -57,6 +61,9 @@ CHECKPOINT = "checkpoint.pt"
 # Writes trained weights back into the export folder: (export_dir, state_dict, *, dropout,
 # weights_info) -> anything; ``nas.export.update_weights`` is the one hwnas uses.
 WriteBack = Callable[..., Any]
+# Training images (a fixed seeded sample, not augmented) over which the batch-norm statistics of
+# the raw and the EMA weights are re-estimated after every epoch, before they are evaluated.
+BN_IMAGES = 2048
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc",
                    "raw_test_loss", "raw_test_acc", "time_s")
 
@@ -174,6 +181,12 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
     bs = min(config.batch_size, len(y_train))
     steps_per_epoch = len(y_train) // bs  # drop the last partial batch (BatchNorm needs > 1)
     cuda_devices = [dev.index or 0] if dev.type == "cuda" else []
+    # The running statistics a few hundred steps leave are averages over weights that have
+    # since changed (and, for the EMA, blends of them); in a deep net the mismatch compounds
+    # layer by layer until a short run scores chance on the test split. Re-estimated with the
+    # final weights of each epoch on fixed images, they match what the weights compute.
+    bn_idx = np.sort(np.random.default_rng([config.seed, 2]).permutation(len(y_train))[:BN_IMAGES])
+    bn_inputs = bn_batches(x_train[torch.from_numpy(bn_idx).to(dev)], bs, BN_IMAGES)
 
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(config.seed)
@@ -235,6 +248,9 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                 raise NasError(f"training diverged at epoch {epoch + 1} (loss {exc.loss}); "
                                f"lower 'lr' in {export_dir / 'train.yaml'}") from None
             loss_sum, correct, seen = stats.loss_sum, stats.correct, stats.seen
+            recalibrate_bn(model, bn_inputs)
+            if ema is not None:
+                recalibrate_bn(ema.module, bn_inputs)
             evaluated = ema.module if ema is not None else model
             test_loss, test_acc = evaluate(evaluated, x_test, y_test, config.eval_batch_size, dev)
             raw = evaluate(model, x_test, y_test, config.eval_batch_size, dev) if ema else (None, None)
@@ -265,6 +281,17 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                    use_amp, latency_runs, write_back)
 
 
+def ema_warning(row: dict[str, Any], train_yaml: Path) -> str | None:
+    """The warning for a metrics row whose EMA weights (``test_acc``) score worse than the raw
+    ones (``raw_test_acc``; ``None`` without an EMA); ``None`` when they do not."""
+    raw = row.get("raw_test_acc")
+    if raw is None or raw <= row["test_acc"]:
+        return None
+    return (f"the EMA weights score {row['test_acc']:.4f} on the test split, worse than the raw "
+            f"weights' {raw:.4f}; the EMA weights are the ones saved and exported. Train longer, "
+            f"lower 'ema_decay' or set 'ema: false' in {train_yaml}")
+
+
 def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: str,
             space: SearchSpace, config: TrainConfig, model: nn.Module,
             history: list[dict[str, Any]], dev: torch.device, use_amp: bool, latency_runs: int,
@@ -278,6 +305,8 @@ def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: st
                                references=anchor_references(info, space))
     best = max(history, key=lambda r: r["test_acc"])
     last = history[-1]
+    warning = ema_warning(last, export_dir / "train.yaml")
+    warnings = [warning] if warning else []
     result = {
         "export_dir": str(export_dir),
         "arch": arch_text,
@@ -290,6 +319,8 @@ def _finish(export_dir: Path, out_dir: Path, info: dict[str, Any], arch_text: st
         "best_epoch": best["epoch"],
         "evaluated": "ema" if config.ema else "raw",
         "raw_final_test_acc": last.get("raw_test_acc"),
+        "ema_worse_than_raw": warning is not None,
+        "warnings": warnings,
         "train_time_s": round(sum(r["time_s"] for r in history), 2),
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
