@@ -33,6 +33,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--onnx-exporter", default="torchscript", choices=("torchscript", "dynamo"),
                    help="torch.onnx exporter (default torchscript: several times faster here)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights in model.pt")
+    p.add_argument("--from-supernet", metavar="DIR",
+                   help="write the weights inherited from this supernet (BN recalibrated) into "
+                        "model.pt; `nas train` then fine-tunes them")
     p.set_defaults(func=cmd_export)
 
 
@@ -49,6 +52,13 @@ def _summary(out: Path, info: dict[str, Any]) -> dict[str, Any]:
         "onnx_ok": onnx.get("check", {}).get("passed") if onnx else None,
         "timm_expressible": info["timm"]["expressible"],
     }
+
+
+def _supernet_info(directory: str) -> dict[str, Any]:
+    from nas.supernet import read_checkpoint
+
+    ckpt = read_checkpoint(directory)
+    return {k: ckpt[k] for k in ("classes", "in_channels", "dataset")}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -70,6 +80,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise NasError("--where filters --best and --pareto, not --trial")
         results = export_run(target, args.out, trial=args.trial, pareto=args.pareto, best=args.best,
                              where=args.where, **onnx)
+        if args.from_supernet:
+            from nas.cli._supernet import inherit_weights
+
+            results = [(out, inherit_weights(out, args.from_supernet)) for out, _ in results]
         print_json([_summary(out, info) for out, info in results])
         return 0
     if target.is_dir():
@@ -80,11 +94,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise NasError(f"{flag}: needs a run folder as TARGET, got an arch")
     if args.pareto or args.where:
         raise NasError(f"{'--pareto' if args.pareto else '--where'}: needs a run folder as TARGET")
+    sn = _supernet_info(args.from_supernet) if args.from_supernet else {}
     src = arch_export_source(args.target,
-                             classes=1000 if args.classes is None else args.classes,
-                             in_channels=3 if args.in_channels is None else args.in_channels,
+                             classes=sn.get("classes", 1000) if args.classes is None else args.classes,
+                             in_channels=(sn.get("in_channels", 3) if args.in_channels is None
+                                          else args.in_channels),
                              resolution=args.resolution,
-                             dataset=args.data or "", tables=args.table)
+                             dataset=args.data or sn.get("dataset", ""), tables=args.table)
     info = export_arch(src, args.out, **onnx)
+    if args.from_supernet:
+        from nas.cli._supernet import inherit_weights
+
+        info = inherit_weights(Path(args.out), args.from_supernet)
     print_json(_summary(Path(args.out), info))
     return 0

@@ -159,11 +159,36 @@ def check_model_source(source: str, model: nn.Module, in_channels: int, resoluti
 
 
 def initial_model(arch: Arch, space: SearchSpace, *, classes: int, in_channels: int,
-                  dropout: float, seed: int) -> NASNet:
-    """The builder's model, initialized from ``seed`` without touching the global torch RNG."""
+                  dropout: float, seed: int, weights_from: str | Path | None = None) -> NASNet:
+    """The builder's model, initialized from ``seed`` without touching the global torch RNG.
+
+    With ``weights_from`` (an export folder) whose ``model.pt`` holds weights inherited from a
+    supernet (``arch.json`` ``weights.state`` ``supernet``), those weights are loaded instead, so
+    that ``nas train`` fine-tunes them.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_model(arch, space, classes=classes, in_channels=in_channels, dropout=dropout)
+        model = build_model(arch, space, classes=classes, in_channels=in_channels, dropout=dropout)
+    if weights_from is not None:
+        info = json.loads((Path(weights_from) / "arch.json").read_text())
+        if (info.get("weights") or {}).get("state") in FINE_TUNE_STATES:
+            load_weights_by_position(model, Path(weights_from) / "model.pt")
+    return model
+
+
+FINE_TUNE_STATES = ("supernet",)
+
+
+def load_weights_by_position(model: nn.Module, path: Path) -> None:
+    """Load a ``state_dict`` file into ``model`` tensor by tensor in order (shapes must match).
+
+    Keys may differ where dropout before the classifier shifts its module index.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    ours = model.state_dict()
+    if [tuple(v.shape) for v in state.values()] != [tuple(v.shape) for v in ours.values()]:
+        raise NasError(f"{path}: its tensors do not match the architecture's shapes")
+    model.load_state_dict(dict(zip(ours, state.values(), strict=True)))
 
 
 def export_arch(src: ExportSource, out_dir: str | Path, *, onnx: bool = True,

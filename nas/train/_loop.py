@@ -163,7 +163,8 @@ def load_train_config(export_dir: Path, info: dict[str, Any], resolution: int, *
 def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None = None,
           device: str = "cpu", resume: bool = False, out: str | Path | None = None,
           progress: bool = True, stop_after: int | None = None, latency_runs: int = 200,
-          update_export: bool = True, threads: int | None = None) -> dict[str, Any]:
+          update_export: bool = True, threads: int | None = None,
+          from_scratch: bool = False) -> dict[str, Any]:
     """Train the architecture of an export folder; returns what ``result.json`` holds.
 
     Args:
@@ -179,18 +180,21 @@ def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None
         latency_runs: timed runs for the final CPU latency measurement.
         update_export: replace the export's ``model.pt``/``model.onnx`` with the trained weights.
         threads: torch intra-op threads for CPU training (default: torch's choice).
+        from_scratch: ignore weights inherited from a supernet in the export's ``model.pt``
+            (they are fine-tuned by default).
     """
     if threads is not None and threads < 1:
         raise NasError(f"--threads must be >= 1, got {threads}")
     with torch_threads(threads):
         return _train(Path(export_dir), data=data, epochs=epochs, device=device, resume=resume,
                       out=out, progress=progress, stop_after=stop_after,
-                      latency_runs=latency_runs, update_export=update_export)
+                      latency_runs=latency_runs, update_export=update_export,
+                      from_scratch=from_scratch)
 
 
 def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: str, resume: bool,
            out: str | Path | None, progress: bool, stop_after: int | None, latency_runs: int,
-           update_export: bool) -> dict[str, Any]:
+           update_export: bool, from_scratch: bool = False) -> dict[str, Any]:
     from nas.export import initial_model, read_export, update_weights  # export imports this package
 
     info, arch, space = read_export(export_dir)
@@ -218,7 +222,8 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(config.seed)
         model = initial_model(arch, space, classes=info["classes"], in_channels=info["in_channels"],
-                              dropout=config.dropout, seed=config.seed).to(dev)
+                              dropout=config.dropout, seed=config.seed,
+                              weights_from=None if from_scratch else export_dir).to(dev)
         optimizer = make_optimizer(config, model)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
