@@ -65,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--scores", default=str(DATA_DIR / "supernet_scores_mobilenet_v3.csv"),
                     help="per-subnet supernet scores CSV (resumed)")
     ap.add_argument("--phase", choices=("standalone", "supernet", "all"), default="all")
+    ap.add_argument("--speed-repeats", type=int, default=3, help="timings per subnet (best kept)")
     ap.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     return ap.parse_args()
 
@@ -301,8 +302,9 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     sp = {}
     sn32 = build_supernet(space.name, classes=10, in_channels=1, resolutions=[32])
     a32 = [a.replace(resolution=32) for a in pick]
-    sp["32"] = speed(sn32, a32, resize_images(calib_t, 32), resize_images(mv_x, 32), mv_y)
-    sp[str(args.resolution)] = speed(sn, pick, calib_t, mv_x, mv_y)
+    sp["32"] = speed(sn32, a32, resize_images(calib_t, 32), resize_images(mv_x, 32), mv_y,
+                     args.speed_repeats)
+    sp[str(args.resolution)] = speed(sn, pick, calib_t, mv_x, mv_y, args.speed_repeats)
     result = {"fidelity": fid, "quality": quality, "speed": sp, "recipe": recipe.to_dict() if recipe else None,
               "standalone_recipe": args.standalone_recipe, "checkpoint_epochs": sn.epochs_done}
     import json
