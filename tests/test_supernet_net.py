@@ -123,3 +123,26 @@ def test_space_hash_follows_the_content_not_the_formatting() -> None:
     b = SearchSpace.from_dict(yaml.safe_load("# a comment\n" + text.replace(", ", ",  ")))
     c = SearchSpace.from_dict(yaml.safe_load(text.replace("kernel: [3, 5, 7]", "kernel: [3, 5]")))
     assert space_hash(a) == space_hash(b) != space_hash(c)
+
+
+def test_the_package_sits_below_search_export_cli_and_latency() -> None:
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import nas.supernet
+
+    forbidden = ("nas.search", "nas.distributed", "nas.export", "nas.cli", "nas.latency")
+    for path in Path(nas.supernet.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [n for n in names if n.startswith(forbidden)], (path.name, names)
+            assert not [n for n in names if n.startswith("nas.") and "._" in n
+                        and not n.startswith("nas.supernet.") and n != "nas._errors"], (path.name, names)
+    code = ("import sys, nas.supernet; print(sorted({m.rsplit('.', m.count('.') - 1)[0] "
+            "for m in sys.modules if m.startswith(('nas.search', 'nas.distributed', 'nas.export', "
+            "'nas.cli'))}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
