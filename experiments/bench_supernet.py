@@ -66,6 +66,8 @@ def parse_args() -> argparse.Namespace:
                     help="per-subnet supernet scores CSV (resumed)")
     ap.add_argument("--phase", choices=("standalone", "supernet", "all"), default="all")
     ap.add_argument("--speed-repeats", type=int, default=3, help="timings per subnet (best kept)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="re-measure quality and speed even if the summary JSON has them")
     ap.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     return ap.parse_args()
 
@@ -283,11 +285,17 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
         "spearman_seed_to_seed": spearman(s0, s1) if len(both) > 2 else float("nan"),
     }
 
+    import json
+
+    summary_path = Path(args.scores).with_suffix(".summary.json")
+    old = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    reuse = bool(old) and old.get("checkpoint_epochs") == sn.epochs_done and not args.fresh
     # Quality: the extremes on the test split, inherited against standalone.
-    test_scorer = SubnetScorer(args.checkpoint, split="test", threads=2)
+    inherited_test = {q["net"]: q["inherited_test"] for q in old.get("quality", [])} if reuse else {}
+    test_scorer = None if inherited_test else SubnetScorer(args.checkpoint, split="test", threads=2)
     quality = []
     for name, arch in (("largest", sn.largest), ("smallest", sn.smallest)):
-        inh = test_scorer.score(arch)
+        inh = inherited_test[name] if test_scorer is None else test_scorer.score(arch)
         alone = by_seed.get(arch.text, {})
         quality.append({"net": name, "arch": arch.text, "inherited_test": inh,
                         "standalone_test": float(np.mean(list(alone.values()))) if alone else None,
@@ -299,21 +307,28 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     pick = [archs[0], archs[len(archs) // 2], archs[-1]]
     calib_t = scorer.calib
     mv_x, mv_y = scorer.x, scorer.y
+    sp = old.get("speed", {}) if reuse else {}
+    if not sp:
+        sp = measure_speed(args, space, sn, pick, calib_t, mv_x, mv_y, build_supernet, resize_images)
+    result = {"fidelity": fid, "quality": quality, "speed": sp, "recipe": recipe.to_dict() if recipe else None,
+              "standalone_recipe": args.standalone_recipe, "checkpoint_epochs": sn.epochs_done}
+    print(json.dumps(result, indent=1, default=str))
+    summary_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    if not args.no_results:
+        write_section("supernet", "supernet: fidelity, quality and speed on Fashion-MNIST "
+                      "(`experiments/bench_supernet.py`)", report(result, args, pick))
+
+
+def measure_speed(args: argparse.Namespace, space: SearchSpace, sn: Any, pick: list[Arch],
+                  calib_t: torch.Tensor, mv_x: torch.Tensor, mv_y: torch.Tensor, build_supernet: Any,
+                  resize_images: Any) -> dict[str, list[dict[str, float]]]:
     sp = {}
     sn32 = build_supernet(space.name, classes=10, in_channels=1, resolutions=[32])
     a32 = [a.replace(resolution=32) for a in pick]
     sp["32"] = speed(sn32, a32, resize_images(calib_t, 32), resize_images(mv_x, 32), mv_y,
                      args.speed_repeats)
     sp[str(args.resolution)] = speed(sn, pick, calib_t, mv_x, mv_y, args.speed_repeats)
-    result = {"fidelity": fid, "quality": quality, "speed": sp, "recipe": recipe.to_dict() if recipe else None,
-              "standalone_recipe": args.standalone_recipe, "checkpoint_epochs": sn.epochs_done}
-    import json
-
-    print(json.dumps(result, indent=1, default=str))
-    Path(args.scores).with_suffix(".summary.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    if not args.no_results:
-        write_section("supernet", "supernet: fidelity, quality and speed on Fashion-MNIST "
-                      "(`experiments/bench_supernet.py`)", report(result, args, pick))
+    return sp
 
 
 def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -> str:
