@@ -131,7 +131,8 @@ def load_train_config(export_dir: Path, info: dict[str, Any], resolution: int, *
 def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None = None,
           device: str = "cpu", resume: bool = False, out: str | Path | None = None,
           progress: bool = True, stop_after: int | None = None, latency_runs: int = 200,
-          write_back: WriteBack | None = None, threads: int | None = None) -> dict[str, Any]:
+          write_back: WriteBack | None = None, threads: int | None = None,
+          from_scratch: bool = False) -> dict[str, Any]:
     """Train the architecture of an export folder; returns what ``result.json`` holds.
 
     Args:
@@ -148,18 +149,20 @@ def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None
         write_back: puts the trained weights into the export folder (``model.pt``, ``model.onnx``);
             ``None`` leaves the folder as it is (see ``nas.export.train_export``).
         threads: torch intra-op threads for CPU training (default: torch's choice).
+        from_scratch: ignore weights inherited from a supernet in the export's ``model.pt``
+            (they are fine-tuned by default).
     """
     if threads is not None and threads < 1:
         raise NasError(f"--threads must be >= 1, got {threads}")
     with torch_threads(threads):
         return _train(Path(export_dir), data=data, epochs=epochs, device=device, resume=resume,
                       out=out, progress=progress, stop_after=stop_after,
-                      latency_runs=latency_runs, write_back=write_back)
+                      latency_runs=latency_runs, write_back=write_back, from_scratch=from_scratch)
 
 
 def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: str, resume: bool,
            out: str | Path | None, progress: bool, stop_after: int | None, latency_runs: int,
-           write_back: WriteBack | None) -> dict[str, Any]:
+           write_back: WriteBack | None, from_scratch: bool = False) -> dict[str, Any]:
     info, arch, space = read_export(export_dir)
     config = load_train_config(export_dir, info, arch.resolution, data=data, epochs=epochs)
     dev = resolve_device(device)
@@ -191,7 +194,8 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(config.seed)
         model = initial_model(arch, space, classes=info["classes"], in_channels=info["in_channels"],
-                              dropout=config.dropout, seed=config.seed).to(dev)
+                              dropout=config.dropout, seed=config.seed,
+                              weights_from=None if from_scratch else export_dir).to(dev)
         recipe = config.recipe()
         optimizer = make_optimizer(recipe, model)
         scheduler = make_scheduler(recipe, optimizer, config.epochs * steps_per_epoch, steps_per_epoch)
