@@ -18,7 +18,6 @@ augmentation, and the global torch RNG (initialization, dropout) seeded inside
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import os
 import time
@@ -43,8 +42,10 @@ from nas.recipe import (
     make_optimizer,
     make_scheduler,
     recalibrate_bn,
+    save_atomic,
     torch_threads,
     train_epoch,
+    write_metrics,
 )
 from nas.space import SearchSpace
 from nas.train._config import TrainConfig, default_train_config
@@ -78,22 +79,6 @@ def resolve_device(name: str) -> torch.device:
                            f"CUDA build {torch.version.cuda or 'none'}); use --device cpu")
         return torch.device(name)
     raise NasError(f"--device {name!r}: expected cpu or cuda")
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_metrics(history: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRICS_COLUMNS})
-    os.replace(tmp, path)
 
 
 def _load_data(config: TrainConfig, info: dict[str, Any], resolution: int, export_dir: Path
@@ -263,7 +248,7 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                             "raw_test_loss": raw[0], "raw_test_acc": raw[1],
                             "time_s": round(time.perf_counter() - t0, 3)})
             bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", test_acc=f"{test_acc:.3f}")
-            _atomic_save({
+            save_atomic({
                 "epoch": epoch + 1, "arch_hash": arch.hash, "config_hash": config.hash,
                 "hwnas_version": __version__, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -273,7 +258,7 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                         "torch_global": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state(cuda_devices[0]) if cuda_devices else None},
             }, ckpt_path)
-            _write_metrics(history, out_dir / "metrics.csv")
+            write_metrics(history, METRICS_COLUMNS, out_dir / "metrics.csv")
         bar.close()
 
     done = history[-1]["epoch"] if history else 0
