@@ -62,7 +62,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--jobs", type=int, default=2, help="standalone runs in parallel (1 thread each)")
     ap.add_argument("--out", default=str(DATA_DIR / "standalone_mobilenet_v3.csv"),
                     help="per-run standalone CSV (resumed)")
+    ap.add_argument("--scores", default=str(DATA_DIR / "supernet_scores_mobilenet_v3.csv"),
+                    help="per-subnet supernet scores CSV (resumed)")
     ap.add_argument("--phase", choices=("standalone", "supernet", "all"), default="all")
+    ap.add_argument("--speed-repeats", type=int, default=3, help="timings per subnet (best kept)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="re-measure quality and speed even if the summary JSON has them")
     ap.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     return ap.parse_args()
 
@@ -190,9 +195,189 @@ def partial_spearman(a: Any, b: Any, control: Any) -> float:
     return float(np.corrcoef(resid(ra), resid(rb))[0, 1])
 
 
+SCORE_COLUMNS = ("arch", "macs", "inherited_minival", "naswot", "score_s")
+
+
+def naswot_score(arch: Arch, space: SearchSpace, x: torch.Tensor, y: torch.Tensor) -> float:
+    from nas.evaluators import naswot
+    from nas.models import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(arch, space, classes=10, in_channels=1)
+    return naswot(model, x, y)
+
+
+def speed(sn: Any, archs: list[Arch], calib: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+          repeats: int = 3) -> list[dict[str, float]]:
+    """Per arch: seconds to score (extract + BN recalibration + evaluation) and seconds of the
+    same forward passes alone (a model extracted beforehand), best of ``repeats``."""
+    from nas.evaluators import recalibrate_bn
+    from nas.train import evaluate
+
+    cpu = torch.device("cpu")
+    out = []
+    for arch in archs:
+        full, fwd = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model = sn.extract(arch)
+            recalibrate_bn(model, list(calib.split(500)))
+            evaluate(model, x, y, 500, cpu)
+            full.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            recalibrate_bn(model, list(calib.split(500)))
+            evaluate(model, x, y, 500, cpu)
+            fwd.append(time.perf_counter() - t0)
+        out.append({"score_s": min(full), "forward_s": min(fwd)})
+    return out
+
+
 def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpace,
                    rows: list[dict[str, str]]) -> None:
-    raise SystemExit("supernet phase: not written yet")
+    from _results import write_section
+
+    from nas.supernet import SubnetScorer, build_supernet
+    from nas.supernet import resize as resize_images
+
+    scorer = SubnetScorer(args.checkpoint, split="minival", threads=2)
+    sn = scorer.supernet
+    recipe = sn.recipe
+    path = Path(args.scores)
+    done = {r["arch"]: r for r in read_csv(path)}
+    train, _ = load_data(args)
+    xb, yb = train.x_train[:64], train.y_train[:64]
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=SCORE_COLUMNS)
+        if not done:
+            writer.writeheader()
+        for arch in archs:
+            if arch.text in done:
+                continue
+            s = scorer.score_timed(arch)
+            row = {"arch": arch.text, "macs": arch_cost(arch, space, classes=10, in_channels=1).macs,
+                   "inherited_minival": f"{s.accuracy:.4f}",
+                   "naswot": f"{naswot_score(arch, space, xb, yb):.3f}", "score_s": f"{s.seconds:.2f}"}
+            writer.writerow(row)
+            fh.flush()
+            done[arch.text] = {k: str(v) for k, v in row.items()}
+            print(f"scored {len(done)}/{len(archs)}: minival {s.accuracy:.4f} ({s.seconds:.1f} s)",
+                  flush=True)
+
+    by_seed: dict[str, dict[int, float]] = {}
+    for r in rows:
+        by_seed.setdefault(r["arch"], {})[int(r["seed"])] = float(r["accuracy"])
+    have = [a for a in archs if a.text in by_seed]
+    standalone = np.array([np.mean(list(by_seed[a.text].values())) for a in have])
+    inherited = np.array([float(done[a.text]["inherited_minival"]) for a in have])
+    macs = np.array([float(done[a.text]["macs"]) for a in have])
+    nw = np.array([float(done[a.text]["naswot"]) for a in have])
+    both = [a for a in have if len(by_seed[a.text]) >= 2]
+    s0 = [by_seed[a.text][0] for a in both]
+    s1 = [by_seed[a.text][1] for a in both]
+    fid = {
+        "subnets": len(have), "subnets_both_seeds": len(both),
+        "spearman_inherited": spearman(inherited, standalone) if len(have) > 2 else float("nan"),
+        "spearman_macs": spearman(macs, standalone) if len(have) > 2 else float("nan"),
+        "spearman_naswot": spearman(nw, standalone) if len(have) > 2 else float("nan"),
+        "partial_inherited_after_log_macs": (partial_spearman(inherited, standalone, np.log(macs))
+                                             if len(have) > 3 else float("nan")),
+        "spearman_seed_to_seed": spearman(s0, s1) if len(both) > 2 else float("nan"),
+    }
+
+    import json
+
+    summary_path = Path(args.scores).with_suffix(".summary.json")
+    old = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    reuse = bool(old) and old.get("checkpoint_epochs") == sn.epochs_done and not args.fresh
+    # Quality: the extremes on the test split, inherited against standalone.
+    inherited_test = {q["net"]: q["inherited_test"] for q in old.get("quality", [])} if reuse else {}
+    test_scorer = None if inherited_test else SubnetScorer(args.checkpoint, split="test", threads=2)
+    quality = []
+    for name, arch in (("largest", sn.largest), ("smallest", sn.smallest)):
+        inh = inherited_test[name] if test_scorer is None else test_scorer.score(arch)
+        alone = by_seed.get(arch.text, {})
+        quality.append({"net": name, "arch": arch.text, "inherited_test": inh,
+                        "standalone_test": float(np.mean(list(alone.values()))) if alone else None,
+                        "standalone_seeds": len(alone)})
+
+    # Speed at 32 px (an untrained supernet of the same space: timing does not depend on weights)
+    # and at the benchmark's resolution (the trained one).
+    torch.set_num_threads(2)
+    pick = [archs[0], archs[len(archs) // 2], archs[-1]]
+    calib_t = scorer.calib
+    mv_x, mv_y = scorer.x, scorer.y
+    sp = old.get("speed", {}) if reuse else {}
+    if not sp:
+        sp = measure_speed(args, space, sn, pick, calib_t, mv_x, mv_y, build_supernet, resize_images)
+    result = {"fidelity": fid, "quality": quality, "speed": sp, "recipe": recipe.to_dict() if recipe else None,
+              "standalone_recipe": args.standalone_recipe, "checkpoint_epochs": sn.epochs_done}
+    print(json.dumps(result, indent=1, default=str))
+    summary_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    if not args.no_results:
+        write_section("supernet", "supernet: fidelity, quality and speed on Fashion-MNIST "
+                      "(`experiments/bench_supernet.py`)", report(result, args, pick))
+
+
+def measure_speed(args: argparse.Namespace, space: SearchSpace, sn: Any, pick: list[Arch],
+                  calib_t: torch.Tensor, mv_x: torch.Tensor, mv_y: torch.Tensor, build_supernet: Any,
+                  resize_images: Any) -> dict[str, list[dict[str, float]]]:
+    sp = {}
+    sn32 = build_supernet(space.name, classes=10, in_channels=1, resolutions=[32])
+    a32 = [a.replace(resolution=32) for a in pick]
+    sp["32"] = speed(sn32, a32, resize_images(calib_t, 32), resize_images(mv_x, 32), mv_y,
+                     args.speed_repeats)
+    sp[str(args.resolution)] = speed(sn, pick, calib_t, mv_x, mv_y, args.speed_repeats)
+    return sp
+
+
+def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -> str:
+    fid, quality, sp = result["fidelity"], result["quality"], result["speed"]
+    rec = result["recipe"] or {}
+    lines = [
+        f"Supernet: `{args.space}` on `{args.dataset}` at {args.resolution} px, recipe "
+        f"`experiments/supernet_fashion_mnist.yaml` ({rec.get('epochs')} epochs on a "
+        f"{rec.get('train_subset')}-image subset of train minus a {rec.get('minival')}-image minival; "
+        f"sandwich of largest, smallest and {rec.get('random_subnets')} random subnets per step, "
+        f"in-place distillation; {result['checkpoint_epochs']} epochs done). Subnets: "
+        f"{args.subnets} archs at evenly spaced MACs quantiles of {args.pool} sampled ones "
+        f"(smallest and largest included). Standalone recipe, from scratch, per seed: "
+        f"`{args.standalone_recipe}` (AdamW, cosine, BN recalibrated), scored on the full "
+        f"10,000-image test split. Per-run data: `experiments/data/supernet/`.",
+        "",
+        "**Fidelity (Spearman against standalone test accuracy, mean of the seeds)**",
+        "",
+        "| score | Spearman |",
+        "| --- | --- |",
+        f"| supernet-inherited minival accuracy | {fid['spearman_inherited']:.3f} |",
+        f"| MACs | {fid['spearman_macs']:.3f} |",
+        f"| NASWOT | {fid['spearman_naswot']:.3f} |",
+        f"| inherited accuracy, partial (after log-MACs, rank-based) | "
+        f"{fid['partial_inherited_after_log_macs']:.3f} |",
+        f"| standalone seed 0 against seed 1 (ceiling) | {fid['spearman_seed_to_seed']:.3f} |",
+        "",
+        f"Subnets with standalone results: {fid['subnets']} of {args.subnets}; with both seeds: "
+        f"{fid['subnets_both_seeds']} (the seed-to-seed Spearman is over those).",
+        "",
+        "**Quality (test split)**",
+        "",
+        "| net | inherited | standalone (seeds) | difference (points) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for q in quality:
+        alone = q["standalone_test"]
+        diff = f"{100 * (q['inherited_test'] - alone):+.2f}" if alone is not None else "n/a"
+        alone_text = f"{alone:.4f} ({q['standalone_seeds']})" if alone is not None else "not run"
+        lines.append(f"| {q['net']} | {q['inherited_test']:.4f} | {alone_text} | {diff} |")
+    lines += ["", "**Speed (2 threads): scoring one subnet (extraction, BN recalibration on 2,000 "
+              "images, 5,000-image minival) against those forward passes alone, best of 3**", "",
+              "| px | subnet MACs quantile | score (s) | forward passes (s) | ratio |",
+              "| --- | --- | --- | --- | --- |"]
+    for px, entries in sp.items():
+        for q, e in zip(("smallest", "median", "largest"), entries, strict=False):
+            lines.append(f"| {px} | {q} | {e['score_s']:.2f} | {e['forward_s']:.2f} | "
+                         f"{e['score_s'] / e['forward_s']:.2f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:

@@ -100,3 +100,16 @@ def test_supernet_search_on_ray_matches_the_local_scores(supernet: dict[str, Any
     assert [t.values.get("accuracy") for t in ray.trials()] == pytest.approx(
         [t.values.get("accuracy") for t in local.trials()])
     assert all("ray_worker" in t.user_attrs for t in ray.trials() if t.cached_from is None)
+
+
+def test_export_of_a_supernet_scored_run_carries_the_inherited_weights(supernet: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
+    import json
+
+    from nas.cli._main import main
+
+    run_search(config(supernet, {"kind": "supernet"}), tmp_path / "run", progress=False, report=False)
+    assert main(["export", str(tmp_path / "run"), "--best", "accuracy", "--out", str(tmp_path / "x"),
+                 "--no-onnx", "--json"]) == 0
+    info = json.loads((tmp_path / "x" / "arch.json").read_text())
+    assert info["weights"]["state"] == "supernet"

@@ -34,6 +34,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="torch.onnx exporter (default torchscript: several times faster here)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights in model.pt")
     add_json_flag(p)
+    p.add_argument("--from-supernet", metavar="DIR",
+                   help="write the weights inherited from this supernet (BN recalibrated) into "
+                        "model.pt; `nas train` then fine-tunes them (default for a run scored by a "
+                        "supernet or predictor evaluator: its checkpoint)")
     p.set_defaults(func=cmd_export)
 
 
@@ -76,6 +80,21 @@ def _not_a_run(target: Path, flag: str) -> NoReturn:
     raise NasError(f"{need}, got the arch {arch.text}")
 
 
+def _run_supernet(run_dir: Path) -> str | None:
+    """The checkpoint of a run scored by a ``supernet`` or ``predictor`` evaluator."""
+    from nas.search import load_run
+
+    evaluator = load_run(run_dir).info["config"].get("evaluator") or {}
+    return evaluator.get("checkpoint") if evaluator.get("kind") in ("supernet", "predictor") else None
+
+
+def _supernet_info(directory: str) -> dict[str, Any]:
+    from nas.supernet import read_checkpoint
+
+    ckpt = read_checkpoint(directory)
+    return {k: ckpt[k] for k in ("classes", "in_channels", "dataset")}
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from nas._errors import NasError
     from nas.export import arch_export_source, export_arch, export_run, is_run_dir
@@ -95,6 +114,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise NasError("--where filters --best and --pareto, not --trial")
         results = export_run(target, args.out, trial=args.trial, pareto=args.pareto, best=args.best,
                              where=args.where, **onnx)
+        supernet = args.from_supernet or _run_supernet(target)
+        if supernet:
+            from nas.cli._supernet import inherit_weights
+
+            results = [(out, inherit_weights(out, supernet)) for out, _ in results]
         rows = [_summary(out, info) for out, info in results]
         _print(args, rows, rows)
         return 0
@@ -105,12 +129,18 @@ def cmd_export(args: argparse.Namespace) -> int:
                         ("--pareto", args.pareto), ("--where", bool(args.where))):
         if given:
             _not_a_run(target, flag)
+    sn = _supernet_info(args.from_supernet) if args.from_supernet else {}
     src = arch_export_source(args.target,
-                             classes=1000 if args.classes is None else args.classes,
-                             in_channels=3 if args.in_channels is None else args.in_channels,
+                             classes=sn.get("classes", 1000) if args.classes is None else args.classes,
+                             in_channels=(sn.get("in_channels", 3) if args.in_channels is None
+                                          else args.in_channels),
                              resolution=args.resolution,
-                             dataset=args.data or "", tables=args.table)
+                             dataset=args.data or sn.get("dataset", ""), tables=args.table)
     info = export_arch(src, args.out, **onnx)
+    if args.from_supernet:
+        from nas.cli._supernet import inherit_weights
+
+        info = inherit_weights(Path(args.out), args.from_supernet)
     row = _summary(Path(args.out), info)
     _print(args, [row], row)
     return 0

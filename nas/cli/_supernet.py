@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from nas.cli._common import command_group, print_json
 
@@ -72,3 +73,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['accuracy']:8.4f}  {r['macs']:10d}  {r['seconds']:6.2f}  {r['arch']}")
     return 0
+
+
+_SCORERS: dict[str, object] = {}
+
+
+def inherit_weights(export_dir: Path, supernet_dir: str) -> dict[str, Any]:
+    """Replace an export's ``model.pt`` with the weights its arch inherits from a supernet
+    (BN recalibrated as ``nas supernet eval`` does); returns the updated ``arch.json`` content."""
+    from nas._errors import NasError
+    from nas.export import read_export, update_weights
+    from nas.supernet import SubnetScorer
+
+    key = str(Path(supernet_dir).resolve())
+    scorer = _SCORERS.get(key)
+    if not isinstance(scorer, SubnetScorer):
+        scorer = SubnetScorer(supernet_dir)
+        _SCORERS[key] = scorer
+    sn = scorer.supernet
+    info, arch, _space = read_export(export_dir)
+    if (info["classes"], info["in_channels"]) != (sn.classes, sn.in_channels):
+        raise NasError(f"--from-supernet {supernet_dir}: the supernet has {sn.classes} classes and "
+                       f"{sn.in_channels} input channels, the export {export_dir} "
+                       f"{info['classes']} and {info['in_channels']}")
+    model = scorer.model(arch)
+    accuracy = scorer.score(arch)
+    return update_weights(export_dir, model.state_dict(), dropout=sn.dropout, weights_info={
+        "state": "supernet", "supernet": key, "dataset": sn.dataset,
+        "supernet_epochs": sn.epochs_done, "minival_acc": accuracy, "bn_recalibrated": True,
+        "note": "inherited from the supernet; `nas train` fine-tunes them (--from-scratch: not)"})

@@ -27,6 +27,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="leave the export's model.pt / model.onnx untouched")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_json_flag(p)
+    p.add_argument("--from-scratch", action="store_true",
+                   help="ignore supernet-inherited weights in the export's model.pt")
     p.set_defaults(func=cmd_train)
 
 
@@ -36,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train_export(args.export_dir, data=args.data, epochs=args.epochs, device=args.device,
                    resume=args.resume, out=args.out, progress=not args.no_progress,
                    latency_runs=args.latency_runs, update_export=not args.no_update_export,
-                   threads=args.threads)
+                   threads=args.threads, from_scratch=args.from_scratch)
     for message in result.get("warnings", []):
         warn(message)
     latency = result["latency"]

@@ -24,6 +24,7 @@ from nas.recipe._epoch import (
     torch_threads,
     train_epoch,
 )
+from nas.recipe._files import save_atomic, write_metrics
 from nas.recipe._recipe import (
     OPTIMIZERS,
     SCHEDULES,
@@ -51,6 +52,8 @@ __all__ = [
     "random_crop",
     "random_hflip",
     "recalibrate_bn",
+    "save_atomic",
     "torch_threads",
     "train_epoch",
+    "write_metrics",
 ]

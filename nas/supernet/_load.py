@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,22 +48,23 @@ def read_checkpoint(directory: str | Path) -> dict[str, Any]:
 
 
 def _find_space(ckpt: dict[str, Any], path: Path) -> SearchSpace:
+    """The space file the checkpoint was trained with, as it is now: its recorded path when that
+    file still exists, else the space of that name; its content hash must be the recorded one."""
     rec = ckpt["space"]
-    candidates: list[SearchSpace] = []
     if rec.get("path") and Path(rec["path"]).is_file():
-        candidates.append(get_space(rec["path"]))
-    with contextlib.suppress(NasError):
-        candidates.append(get_space(rec["name"]))
-    if not candidates:
-        raise NasError(f"{path}: trained on space {rec['name']!r}, which is not known here "
-                       f"(its file {rec.get('path') or '?'} is gone)")
-    for sp in candidates:
-        if space_hash(sp) == rec["hash"]:
-            return sp
-    sp = candidates[0]
-    raise NasError(f"{path}: trained on space {rec['name']!r} with content hash {rec['hash']}, but "
-                   f"the space file {sp.path or sp.name} now hashes to {space_hash(sp)}: it is "
-                   "another version of the space; use the space file the supernet was trained with")
+        sp = get_space(rec["path"])
+    else:
+        try:
+            sp = get_space(rec["name"])
+        except NasError:
+            raise NasError(f"{path}: trained on space {rec['name']!r}, which is not known here "
+                           f"(its file {rec.get('path') or '?'} is gone)") from None
+    if space_hash(sp) != rec["hash"]:
+        raise NasError(f"{path}: trained on space {rec['name']!r} with content hash {rec['hash']}, "
+                       f"but the space file {sp.path or sp.name} now hashes to {space_hash(sp)}: "
+                       "it is another version of the space; use the space file the supernet was "
+                       "trained with")
+    return sp
 
 
 def load_supernet(directory: str | Path) -> Supernet:

@@ -12,7 +12,6 @@ batch order, and the global torch RNG (initialization, dropout) seeded inside
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -27,7 +26,16 @@ from nas import __version__
 from nas._errors import NasError
 from nas.arch import Arch
 from nas.data import ImageData, load_dataset, split_minival
-from nas.recipe import Recipe, evaluate, lr_factor, make_optimizer, recalibrate_bn, torch_threads
+from nas.recipe import (
+    Recipe,
+    evaluate,
+    lr_factor,
+    make_optimizer,
+    recalibrate_bn,
+    save_atomic,
+    torch_threads,
+    write_metrics,
+)
 from nas.space import get_space
 from nas.supernet._config import SupernetConfig
 from nas.supernet._net import Supernet, space_hash
@@ -75,22 +83,6 @@ def subnet_accuracy(supernet: Supernet, arch: Arch, calib: torch.Tensor, x: torc
                            for i in range(0, len(calib), _EVAL_BATCH)])
     return evaluate(model, resize(x, r) if x.shape[-1] != r else x, y, _EVAL_BATCH,
                     torch.device("cpu"))[1]
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_metrics(history: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: row.get(k, "") for k in METRICS_COLUMNS})
-    os.replace(tmp, path)
 
 
 def plot_accuracy(history: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -252,14 +244,14 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
                                   if eval_archs else float("nan")),
                    "time_s": round(time.perf_counter() - t0, 2)}
             history.append(row)
-            _atomic_save({**header, "epoch": epoch + 1, "epochs": config.epochs,
+            save_atomic({**header, "epoch": epoch + 1, "epochs": config.epochs,
                           "steps_per_epoch": steps_per_epoch, "model": sn.state_dict(),
                           "optimizer": opt.state_dict(), "history": history,
                           "eval_archs": [a.text for a in eval_archs],
                           "rng": {"sampler": sampler.bit_generator.state,
                                   "order": order_rng.bit_generator.state,
                                   "torch": torch.get_rng_state()}}, ckpt_path)
-            _write_metrics(history, out / "metrics.csv")
+            write_metrics(history, METRICS_COLUMNS, out / "metrics.csv")
             plot_accuracy(history, out / "accuracy.png",
                           f"supernet {space.name} on {config.dataset}")
             line = (f"epoch {epoch + 1}/{config.epochs}: loss {row['train_loss']:.3f}, minival "

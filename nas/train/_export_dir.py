@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from nas._errors import NasError
 from nas.arch import Arch
@@ -45,8 +46,33 @@ def read_export(export_dir: str | Path) -> tuple[dict[str, Any], Arch, SearchSpa
 
 
 def initial_model(arch: Arch, space: SearchSpace, *, classes: int, in_channels: int,
-                  dropout: float, seed: int) -> NASNet:
-    """The builder's model, initialized from ``seed`` without touching the global torch RNG."""
+                  dropout: float, seed: int, weights_from: str | Path | None = None) -> NASNet:
+    """The builder's model, initialized from ``seed`` without touching the global torch RNG.
+
+    With ``weights_from`` (an export folder) whose ``model.pt`` holds weights inherited from a
+    supernet (``arch.json`` ``weights.state`` ``supernet``), those weights are loaded instead, so
+    that ``nas train`` fine-tunes them.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return build_model(arch, space, classes=classes, in_channels=in_channels, dropout=dropout)
+        model = build_model(arch, space, classes=classes, in_channels=in_channels, dropout=dropout)
+    if weights_from is not None:
+        info = json.loads((Path(weights_from) / "arch.json").read_text())
+        if (info.get("weights") or {}).get("state") in FINE_TUNE_STATES:
+            load_weights_by_position(model, Path(weights_from) / "model.pt")
+    return model
+
+
+FINE_TUNE_STATES = ("supernet",)
+
+
+def load_weights_by_position(model: nn.Module, path: Path) -> None:
+    """Load a ``state_dict`` file into ``model`` tensor by tensor in order (shapes must match).
+
+    Keys may differ where dropout before the classifier shifts its module index.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    ours = model.state_dict()
+    if [tuple(v.shape) for v in state.values()] != [tuple(v.shape) for v in ours.values()]:
+        raise NasError(f"{path}: its tensors do not match the architecture's shapes")
+    model.load_state_dict(dict(zip(ours, state.values(), strict=True)))

@@ -18,7 +18,6 @@ augmentation, and the global torch RNG (initialization, dropout) seeded inside
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import os
 import time
@@ -43,8 +42,10 @@ from nas.recipe import (
     make_optimizer,
     make_scheduler,
     recalibrate_bn,
+    save_atomic,
     torch_threads,
     train_epoch,
+    write_metrics,
 )
 from nas.space import SearchSpace
 from nas.train._config import TrainConfig, default_train_config
@@ -78,22 +79,6 @@ def resolve_device(name: str) -> torch.device:
                            f"CUDA build {torch.version.cuda or 'none'}); use --device cpu")
         return torch.device(name)
     raise NasError(f"--device {name!r}: expected cpu or cuda")
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_metrics(history: list[dict[str, Any]], path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRICS_COLUMNS})
-    os.replace(tmp, path)
 
 
 def _load_data(config: TrainConfig, info: dict[str, Any], resolution: int, export_dir: Path
@@ -131,7 +116,8 @@ def load_train_config(export_dir: Path, info: dict[str, Any], resolution: int, *
 def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None = None,
           device: str = "cpu", resume: bool = False, out: str | Path | None = None,
           progress: bool = True, stop_after: int | None = None, latency_runs: int = 200,
-          write_back: WriteBack | None = None, threads: int | None = None) -> dict[str, Any]:
+          write_back: WriteBack | None = None, threads: int | None = None,
+          from_scratch: bool = False) -> dict[str, Any]:
     """Train the architecture of an export folder; returns what ``result.json`` holds.
 
     Args:
@@ -148,18 +134,20 @@ def train(export_dir: str | Path, *, data: str | None = None, epochs: int | None
         write_back: puts the trained weights into the export folder (``model.pt``, ``model.onnx``);
             ``None`` leaves the folder as it is (see ``nas.export.train_export``).
         threads: torch intra-op threads for CPU training (default: torch's choice).
+        from_scratch: ignore weights inherited from a supernet in the export's ``model.pt``
+            (they are fine-tuned by default).
     """
     if threads is not None and threads < 1:
         raise NasError(f"--threads must be >= 1, got {threads}")
     with torch_threads(threads):
         return _train(Path(export_dir), data=data, epochs=epochs, device=device, resume=resume,
                       out=out, progress=progress, stop_after=stop_after,
-                      latency_runs=latency_runs, write_back=write_back)
+                      latency_runs=latency_runs, write_back=write_back, from_scratch=from_scratch)
 
 
 def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: str, resume: bool,
            out: str | Path | None, progress: bool, stop_after: int | None, latency_runs: int,
-           write_back: WriteBack | None) -> dict[str, Any]:
+           write_back: WriteBack | None, from_scratch: bool = False) -> dict[str, Any]:
     info, arch, space = read_export(export_dir)
     config = load_train_config(export_dir, info, arch.resolution, data=data, epochs=epochs)
     dev = resolve_device(device)
@@ -191,7 +179,8 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
     with torch.random.fork_rng(devices=cuda_devices):
         torch.manual_seed(config.seed)
         model = initial_model(arch, space, classes=info["classes"], in_channels=info["in_channels"],
-                              dropout=config.dropout, seed=config.seed).to(dev)
+                              dropout=config.dropout, seed=config.seed,
+                              weights_from=None if from_scratch else export_dir).to(dev)
         recipe = config.recipe()
         optimizer = make_optimizer(recipe, model)
         scheduler = make_scheduler(recipe, optimizer, config.epochs * steps_per_epoch, steps_per_epoch)
@@ -259,7 +248,7 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                             "raw_test_loss": raw[0], "raw_test_acc": raw[1],
                             "time_s": round(time.perf_counter() - t0, 3)})
             bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", test_acc=f"{test_acc:.3f}")
-            _atomic_save({
+            save_atomic({
                 "epoch": epoch + 1, "arch_hash": arch.hash, "config_hash": config.hash,
                 "hwnas_version": __version__, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -269,7 +258,7 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
                         "torch_global": torch.get_rng_state(),
                         "cuda": torch.cuda.get_rng_state(cuda_devices[0]) if cuda_devices else None},
             }, ckpt_path)
-            _write_metrics(history, out_dir / "metrics.csv")
+            write_metrics(history, METRICS_COLUMNS, out_dir / "metrics.csv")
         bar.close()
 
     done = history[-1]["epoch"] if history else 0
