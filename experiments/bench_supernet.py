@@ -69,6 +69,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fresh", action="store_true",
                     help="re-measure quality and speed even if the summary JSON has them")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for scoring subnets")
+    ap.add_argument("--note", default="", help="a paragraph appended to the RESULTS.md section")
     ap.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     return ap.parse_args()
 
@@ -318,7 +319,8 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     summary_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     if not args.no_results:
         write_section("supernet", "supernet: fidelity, quality and speed on Fashion-MNIST "
-                      "(`experiments/bench_supernet.py`)", report(result, args, pick))
+                      "(`experiments/bench_supernet.py`)",
+                      report(result, args, pick) + (f"\n\n{args.note}" if args.note else ""))
 
 
 def measure_speed(args: argparse.Namespace, space: SearchSpace, sn: Any, pick: list[Arch],
