@@ -65,9 +65,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--scores", default=str(DATA_DIR / "supernet_scores_mobilenet_v3.csv"),
                     help="per-subnet supernet scores CSV (resumed)")
     ap.add_argument("--phase", choices=("standalone", "supernet", "all"), default="all")
-    ap.add_argument("--speed-repeats", type=int, default=3, help="timings per subnet (best kept)")
+    ap.add_argument("--speed-repeats", type=int, default=2, help="timings per subnet (best kept)")
     ap.add_argument("--fresh", action="store_true",
                     help="re-measure quality and speed even if the summary JSON has them")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for scoring subnets")
+    ap.add_argument("--note", default="", help="a paragraph appended to the RESULTS.md section")
     ap.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     return ap.parse_args()
 
@@ -240,7 +242,7 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     from nas.supernet import SubnetScorer, build_supernet
     from nas.supernet import resize as resize_images
 
-    scorer = SubnetScorer(args.checkpoint, split="minival", threads=2)
+    scorer = SubnetScorer(args.checkpoint, split="minival", threads=args.threads)
     sn = scorer.supernet
     recipe = sn.recipe
     path = Path(args.scores)
@@ -292,7 +294,8 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     reuse = bool(old) and old.get("checkpoint_epochs") == sn.epochs_done and not args.fresh
     # Quality: the extremes on the test split, inherited against standalone.
     inherited_test = {q["net"]: q["inherited_test"] for q in old.get("quality", [])} if reuse else {}
-    test_scorer = None if inherited_test else SubnetScorer(args.checkpoint, split="test", threads=2)
+    test_scorer = (None if inherited_test
+                   else SubnetScorer(args.checkpoint, split="test", threads=args.threads))
     quality = []
     for name, arch in (("largest", sn.largest), ("smallest", sn.smallest)):
         inh = inherited_test[name] if test_scorer is None else test_scorer.score(arch)
@@ -301,8 +304,8 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
                         "standalone_test": float(np.mean(list(alone.values()))) if alone else None,
                         "standalone_seeds": len(alone)})
 
-    # Speed at 32 px (an untrained supernet of the same space: timing does not depend on weights)
-    # and at the benchmark's resolution (the trained one).
+    # Speed at 32 px, 2 threads (an untrained supernet of the same space at 32 px: the timing
+    # does not depend on the weights).
     torch.set_num_threads(2)
     pick = [archs[0], archs[len(archs) // 2], archs[-1]]
     calib_t = scorer.calib
@@ -316,7 +319,8 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     summary_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     if not args.no_results:
         write_section("supernet", "supernet: fidelity, quality and speed on Fashion-MNIST "
-                      "(`experiments/bench_supernet.py`)", report(result, args, pick))
+                      "(`experiments/bench_supernet.py`)",
+                      report(result, args, pick) + (f"\n\n{args.note}" if args.note else ""))
 
 
 def measure_speed(args: argparse.Namespace, space: SearchSpace, sn: Any, pick: list[Arch],
@@ -327,7 +331,6 @@ def measure_speed(args: argparse.Namespace, space: SearchSpace, sn: Any, pick: l
     a32 = [a.replace(resolution=32) for a in pick]
     sp["32"] = speed(sn32, a32, resize_images(calib_t, 32), resize_images(mv_x, 32), mv_y,
                      args.speed_repeats)
-    sp[str(args.resolution)] = speed(sn, pick, calib_t, mv_x, mv_y, args.speed_repeats)
     return sp
 
 
@@ -370,7 +373,8 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
         alone_text = f"{alone:.4f} ({q['standalone_seeds']})" if alone is not None else "not run"
         lines.append(f"| {q['net']} | {q['inherited_test']:.4f} | {alone_text} | {diff} |")
     lines += ["", "**Speed (2 threads): scoring one subnet (extraction, BN recalibration on 2,000 "
-              "images, 5,000-image minival) against those forward passes alone, best of 3**", "",
+              "images, 5,000-image minival) against those forward passes alone, best of "
+              f"{args.speed_repeats}**", "",
               "| px | subnet MACs quantile | score (s) | forward passes (s) | ratio |",
               "| --- | --- | --- | --- | --- |"]
     for px, entries in sp.items():
@@ -382,7 +386,7 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
 
 def main() -> None:
     args = parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     space = get_space(args.space).with_resolutions([args.resolution])
     archs = select_subnets(space, args.subnets, args.pool, args.select_seed, 10, 1)
     if args.phase in ("standalone", "all"):
