@@ -65,6 +65,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--scores", default=str(DATA_DIR / "supernet_scores_mobilenet_v3.csv"),
                     help="per-subnet supernet scores CSV (resumed)")
     ap.add_argument("--phase", choices=("standalone", "supernet", "all"), default="all")
+    ap.add_argument("--speed-threads", type=int, default=2, help="torch threads for the speed figure")
+    ap.add_argument("--speed-subnets", type=int, default=3, choices=(1, 3),
+                    help="time the median subnet, or the smallest, median and largest")
     ap.add_argument("--speed-repeats", type=int, default=2, help="timings per subnet (best kept)")
     ap.add_argument("--fresh", action="store_true",
                     help="re-measure quality and speed even if the summary JSON has them")
@@ -306,8 +309,10 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
 
     # Speed at 32 px, 2 threads (an untrained supernet of the same space at 32 px: the timing
     # does not depend on the weights).
-    torch.set_num_threads(2)
-    pick = [archs[0], archs[len(archs) // 2], archs[-1]]
+    torch.set_num_threads(args.speed_threads)
+    pick = [archs[0], archs[len(archs) // 2], archs[-1]][:args.speed_subnets]
+    if args.speed_subnets == 1:
+        pick = [archs[len(archs) // 2]]
     calib_t = scorer.calib
     mv_x, mv_y = scorer.x, scorer.y
     sp = old.get("speed", {}) if reuse else {}
@@ -372,13 +377,15 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
         diff = f"{100 * (q['inherited_test'] - alone):+.2f}" if alone is not None else "n/a"
         alone_text = f"{alone:.4f} ({q['standalone_seeds']})" if alone is not None else "not run"
         lines.append(f"| {q['net']} | {q['inherited_test']:.4f} | {alone_text} | {diff} |")
-    lines += ["", "**Speed (2 threads): scoring one subnet (extraction, BN recalibration on 2,000 "
+    lines += ["", f"**Speed ({args.speed_threads} thread(s)): scoring one subnet (extraction, BN "
+              "recalibration on 2,000 "
               "images, 5,000-image minival) against those forward passes alone, best of "
               f"{args.speed_repeats}**", "",
               "| px | subnet MACs quantile | score (s) | forward passes (s) | ratio |",
               "| --- | --- | --- | --- | --- |"]
     for px, entries in sp.items():
-        for q, e in zip(("smallest", "median", "largest"), entries, strict=False):
+        names = ("smallest", "median", "largest") if len(entries) == 3 else ("median",)
+        for q, e in zip(names, entries, strict=False):
             lines.append(f"| {px} | {q} | {e['score_s']:.2f} | {e['forward_s']:.2f} | "
                          f"{e['score_s'] / e['forward_s']:.2f} |")
     return "\n".join(lines)
