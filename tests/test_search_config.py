@@ -218,8 +218,9 @@ def test_zero_cost_config_accepts_a_single_proxy_name() -> None:
     assert cfg.evaluator == ZeroCostConfig(proxies=("grad_norm",))
 
 
-@pytest.mark.parametrize("path", sorted(str(p) for p in
-                                        (Path(__file__).parents[1] / "experiments").glob("*.yaml")))
+@pytest.mark.parametrize("path", sorted(str(p) for p in  # supernet_*.yaml: supernet recipes
+                                        (Path(__file__).parents[1] / "experiments").glob("*.yaml")
+                                        if not p.name.startswith("supernet_")))
 def test_example_configs_are_valid_against_the_shipped_tables(path: str) -> None:
     problem = check_config(load_config(path))
     assert problem.config.table_ids and all(t in problem.tables for t in problem.config.table_ids)
