@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from nas._errors import NasError
+from nas._yaml import read_yaml
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,7 @@ class SupernetConfig:
     @classmethod
     def load(cls, path: str | Path) -> SupernetConfig:
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except OSError as exc:
-            raise NasError(f"supernet config {path}: cannot read ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise NasError(f"supernet config {path}: not valid YAML ({exc})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_yaml(path, "supernet config"), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

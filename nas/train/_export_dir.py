@@ -46,24 +46,24 @@ def read_export(export_dir: str | Path) -> tuple[dict[str, Any], Arch, SearchSpa
 
 
 def initial_model(arch: Arch, space: SearchSpace, *, classes: int, in_channels: int,
-                  dropout: float, seed: int, weights_from: str | Path | None = None) -> NASNet:
-    """The builder's model, initialized from ``seed`` without touching the global torch RNG.
-
-    With ``weights_from`` (an export folder) whose ``model.pt`` holds weights inherited from a
-    supernet (``arch.json`` ``weights.state`` ``supernet``), those weights are loaded instead, so
-    that ``nas train`` fine-tunes them.
-    """
+                  dropout: float, seed: int, weights: Path | None = None) -> NASNet:
+    """The builder's model, initialized from ``seed`` without touching the global torch RNG, or
+    holding the weights of ``weights`` (a ``model.pt``: e.g. inherited from a supernet, which
+    ``nas train`` then fine-tunes)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(arch, space, classes=classes, in_channels=in_channels, dropout=dropout)
-    if weights_from is not None:
-        info = json.loads((Path(weights_from) / "arch.json").read_text())
-        if (info.get("weights") or {}).get("state") in FINE_TUNE_STATES:
-            load_weights_by_position(model, Path(weights_from) / "model.pt")
+    if weights is not None:
+        load_weights_by_position(model, weights)
     return model
 
 
-FINE_TUNE_STATES = ("supernet",)
+FINE_TUNE_STATES = ("supernet",)  # arch.json weights.state values whose model.pt training starts from
+
+
+def fine_tune_weights(export_dir: Path, info: dict[str, Any]) -> Path | None:
+    """The export's ``model.pt`` when ``arch.json`` (``info``) says it holds weights to fine-tune."""
+    return export_dir / "model.pt" if (info.get("weights") or {}).get("state") in FINE_TUNE_STATES else None
 
 
 def load_weights_by_position(model: nn.Module, path: Path) -> None:

@@ -49,7 +49,7 @@ from nas.recipe import (
 )
 from nas.space import SearchSpace
 from nas.train._config import TrainConfig, default_train_config
-from nas.train._export_dir import initial_model, read_export
+from nas.train._export_dir import fine_tune_weights, initial_model, read_export
 from nas.train._latency import (
     anchor_references,
     cpu_name,
@@ -180,7 +180,7 @@ def _train(export_dir: Path, *, data: str | None, epochs: int | None, device: st
         torch.manual_seed(config.seed)
         model = initial_model(arch, space, classes=info["classes"], in_channels=info["in_channels"],
                               dropout=config.dropout, seed=config.seed,
-                              weights_from=None if from_scratch else export_dir).to(dev)
+                              weights=None if from_scratch else fine_tune_weights(export_dir, info)).to(dev)
         recipe = config.recipe()
         optimizer = make_optimizer(recipe, model)
         scheduler = make_scheduler(recipe, optimizer, config.epochs * steps_per_epoch, steps_per_epoch)
