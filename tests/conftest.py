@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -30,3 +33,14 @@ def tiny_lut_table(tiny_lut_space: Path, tmp_path_factory: pytest.TempPathFactor
     Shared by every latency test module; tests that change a table change a copy.
     """
     return build_tiny_table(tiny_lut_space, tmp_path_factory.mktemp("tables") / "tiny_torch.json")
+
+
+@pytest.fixture(scope="session")
+def latency_accuracy_bench() -> ModuleType:
+    """``experiments/bench_latency_accuracy.py`` as a module (the benchmark's scoring, tested)."""
+    experiments = str(Path(__file__).resolve().parents[1] / "experiments")
+    sys.path.insert(0, experiments)
+    try:
+        return importlib.import_module("bench_latency_accuracy")
+    finally:
+        sys.path.remove(experiments)

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from test_latency_table import make_table, sample_archs
 
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 OUTLIERS = 4  # networks at 32 px that run 3 times 1.5x slower than predicted
-
-
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        return importlib.import_module("bench_latency_accuracy")
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +48,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     return path, packed, tmp
 
 
-def test_known_scores_from_packed_runs(bench: ModuleType, recorded: tuple[Path, Path, Path]
+def test_known_scores_from_packed_runs(latency_accuracy_bench: ModuleType, recorded: tuple[Path, Path, Path]
                                        ) -> None:
     table, packed, _ = recorded
-    data = bench.main(["--tables", str(table), "--runs", str(packed), "--first", "2",
+    data = latency_accuracy_bench.main(["--tables", str(table), "--runs", str(packed), "--first", "2",
                        "--no-results"])
     (res,) = data["tables"]
     assert [r["run"] for r in res["per_run"]] == ["run1", "run2", "run3"]
@@ -81,18 +69,18 @@ def test_known_scores_from_packed_runs(bench: ModuleType, recorded: tuple[Path, 
     assert run1["bias_pct"]["224"] == pytest.approx((1 / 1.05 - 1) * 100)
     assert run2["bias_pct"]["32"] == pytest.approx(5.0)
     assert run1["within_10pct"] == {"32": 1.0, "224": 1.0}
-    text = bench.render(data["tables"], data["tally"], "PLAN.md", "a test", False)
+    text = latency_accuracy_bench.render(data["tables"], data["tally"], "PLAN.md", "a test", False)
     assert "of 2: 1 on all runs combined, 2 on runs 1–2 alone" in text
     assert "| 224 | 3, 12 | **100% / 1.000 / 0.0%** |" in text
 
 
-def test_plain_runs_score_as_the_packed_ones(bench: ModuleType,
+def test_plain_runs_score_as_the_packed_ones(latency_accuracy_bench: ModuleType,
                                              recorded: tuple[Path, Path, Path]) -> None:
     table, packed, tmp = recorded
     plain = [str(tmp / f"run{k}" / "validate_tiny.csv") for k in (1, 2, 3)]
-    a = bench.main(["--tables", str(table), "--runs", *plain, "--no-results"])
-    b = bench.main(["--tables", str(table), "--runs", str(packed), "--no-results"])
+    a = latency_accuracy_bench.main(["--tables", str(table), "--runs", *plain, "--no-results"])
+    b = latency_accuracy_bench.main(["--tables", str(table), "--runs", str(packed), "--no-results"])
     assert a["tables"][0]["per_resolution"] == b["tables"][0]["per_resolution"]
     with pytest.raises(SystemExit, match="no --runs file"):
-        bench.main(["--tables", str(table), "--runs", str(tmp / "validate_other.csv"),
+        latency_accuracy_bench.main(["--tables", str(table), "--runs", str(tmp / "validate_other.csv"),
                     "--no-results"])
