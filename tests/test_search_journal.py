@@ -68,6 +68,7 @@ def test_trials_finishing_out_of_order_keep_their_numbers(tmp_path: Path) -> Non
     loaded = optuna_view(tmp_path, "s").trials
     assert [t.state for t in loaded] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING,
                                          optuna.trial.TrialState.COMPLETE]
+    assert loaded[1].params == trials[1].params  # a resume after a kill now re-runs it from these
     study.tell(trials[1], 1.0)
     loaded = optuna_view(tmp_path, "s").trials
     assert [(t.number, t.value, t.params) for t in loaded] == [

@@ -65,7 +65,8 @@ class DurableMemoryStorage(InMemoryStorage):
         self.journal_study_id = journal_study_id
         self._replaying = False
         self._written = 0  # trials the journal has (whole, or as a placeholder): the next number
-        self._placeholders: dict[int, int] = {}  # trial id -> its RUNNING placeholder in the journal
+        # trial id -> its RUNNING placeholder in the journal, and the params the placeholder holds
+        self._placeholders: dict[int, tuple[int, frozenset[str]]] = {}
 
     def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
         study_id = super().create_new_study(directions, study_name)
@@ -102,19 +103,20 @@ class DurableMemoryStorage(InMemoryStorage):
         """
         study_id = self._journal_id()
         trials = self._studies[self._trial_id_to_study_id_and_number[trial._trial_id][0]].trials
+        j = self.journal
         while self._written < trial.number:
             earlier = trials[self._written]
-            self._placeholders[earlier._trial_id] = self.journal.create_new_trial(study_id)
+            placeholder = j.create_new_trial(study_id)
+            self._set_params(placeholder, earlier, skip=frozenset())  # a resume re-runs it from these
+            self._placeholders[earlier._trial_id] = (placeholder, frozenset(earlier.params))
             self._written += 1
-        placeholder = self._placeholders.pop(trial._trial_id, None)
-        if placeholder is None:
-            self.journal._backend.append_logs([trial_record(trial, study_id)])
+        entry = self._placeholders.pop(trial._trial_id, None)
+        if entry is None:
+            j._backend.append_logs([trial_record(trial, study_id)])
             self._written += 1
             return
-        j = self.journal
-        for name, value in trial.params.items():
-            dist = trial.distributions[name]
-            j.set_trial_param(placeholder, name, dist.to_internal_repr(value), dist)
+        placeholder, written = entry
+        self._set_params(placeholder, trial, skip=written)
         for key, value in trial.user_attrs.items():
             j.set_trial_user_attr(placeholder, key, value)
         for key, value in trial.system_attrs.items():
@@ -122,6 +124,12 @@ class DurableMemoryStorage(InMemoryStorage):
         for step, value in trial.intermediate_values.items():
             j.set_trial_intermediate_value(placeholder, step, value)
         j.set_trial_state_values(placeholder, trial.state, trial.values)
+
+    def _set_params(self, journal_trial_id: int, trial: FrozenTrial, skip: frozenset[str]) -> None:
+        for name, value in trial.params.items():
+            if name not in skip:
+                dist = trial.distributions[name]
+                self.journal.set_trial_param(journal_trial_id, name, dist.to_internal_repr(value), dist)
 
     def _journal_id(self) -> int:
         if self.journal_study_id is None:
@@ -143,7 +151,8 @@ class DurableMemoryStorage(InMemoryStorage):
                 super().create_new_trial(study_id, template_trial=trial)
                 self._written += 1
                 if not trial.state.is_finished():  # a placeholder a killed run left RUNNING
-                    self._placeholders[self._studies[study_id].trials[-1]._trial_id] = trial._trial_id
+                    self._placeholders[self._studies[study_id].trials[-1]._trial_id] = (
+                        trial._trial_id, frozenset(trial.params))
         finally:
             self._replaying = False
 
