@@ -53,11 +53,16 @@ def test_constrained_out_candidates_are_never_trained(trained_run: Path) -> None
     infeasible = [t for t in trials if t.values[LAT] > bound]
     feasible = [t for t in trials if t.values[LAT] <= bound]
     assert infeasible and feasible, "the bound should split the sampled candidates"
+    stored = {t.number: t for t in run.study().trials}
     for t in infeasible:
         # Recorded with its constraint values, no training: no accuracy, no epochs, no eval time.
         assert t.feasible is False and t.user_attrs["trained"] is False
         assert "accuracy" not in t.values and "epochs" not in t.user_attrs
-        assert "eval_s" not in t.user_attrs and t.user_attrs["constraints"][0] > 0
+        assert "eval_s" not in t.user_attrs and stored[t.number].constraints["0"] > 0
+        assert "constraints" not in t.user_attrs  # Optuna's constraint values, not a copy
+    log = (trained_run / "search.log").read_text()
+    for t in infeasible:  # the log says why a COMPLETE trial has no accuracy
+        assert f"trial {t.number} COMPLETE infeasible ({run.constraints[0]} broken; not trained)" in log
         assert t.user_attrs["cheap_ms"] < 1000
     for t in feasible:
         if t.cached_from is None:

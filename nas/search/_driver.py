@@ -125,16 +125,14 @@ class SearchDriver:
         hit_id = self._cache.get(arch.hash)
         hit = None if hit_id is None else self.study._storage.get_trial(hit_id)
         if hit is not None:
-            cand = Candidate(trial, arch, {}, list(hit.user_attrs.get(A.CONSTRAINTS, [])), hit, t0)
+            cand = Candidate(trial, arch, {}, list(hit.constraints.values()), hit, t0)
             self._tell_cached(cand, hit)
             return cand
         scores = self.problem.cheap_scores(arch)
         cand = Candidate(trial, arch, scores, self.problem.constraint_values(scores), None, t0)
         for name, value in scores.items():
             trial.set_user_attr(name, value)
-        trial.set_user_attr(A.CONSTRAINTS, cand.constraints)
-        for c, value in zip(self.problem.config.constraints, cand.constraints, strict=True):
-            trial.set_constraint(str(c), value)
+        _set_constraints(trial, cand.constraints)
         trial.set_user_attr(A.FEASIBLE, cand.feasible)
         trial.set_user_attr(A.CHEAP_MS, (time.perf_counter() - t0) * 1e3)
         if not cand.feasible or not self.problem.config.needs_accuracy:
@@ -189,8 +187,8 @@ class SearchDriver:
             if key not in skip:
                 cand.trial.set_user_attr(key, value)
         cand.trial.set_user_attr(A.CACHED_FROM, hit.number)
-        for key, value in hit.constraints.items():
-            cand.trial.set_constraint(key, value)
+        if hit.constraints:
+            _set_constraints(cand.trial, list(hit.constraints.values()))
         cand.scores = {k: float(v) for k, v in hit.user_attrs.items()
                        if k in self.problem.config.cheap_metrics}
         self._tell(cand, hit.state, list(hit.values) if hit.state == TrialState.COMPLETE else None)
@@ -236,6 +234,14 @@ class SearchDriver:
                 self._requeue(t.number, t.params)
                 recovered.append(t.number)
         return sorted(recovered)
+
+
+def _set_constraints(trial: optuna.Trial, values: list[float]) -> None:
+    """Store ``values`` (config order, <= 0 feasible) where Optuna's samplers put what a
+    ``constraints_func`` returns: the trial's ``constraints`` system attr, as a list. Optuna's
+    samplers and ``FrozenTrial.constraints`` read it, and so does optuna-dashboard, which does not
+    read the per-name keys of ``Trial.set_constraint``. The names are the config's constraints."""
+    trial.storage.set_trial_system_attr(trial._trial_id, A.CONSTRAINTS, [float(v) for v in values])
 
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

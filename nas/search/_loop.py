@@ -35,7 +35,11 @@ def _eta(started: float, ran: int, total: int | None, done: int) -> str:
 def describe(cand: Candidate, driver: SearchDriver) -> str:
     """One line for ``search.log``: the trial, its state, arch, scores and time."""
     t = cand.frozen or driver.study._storage.get_trial(cand.trial._trial_id)
-    parts = [f"trial {t.number} {t.state.name}", f"arch={cand.arch.text}"]
+    parts = [f"trial {t.number} {t.state.name}"]
+    if t.user_attrs.get(A.FEASIBLE) is False:  # COMPLETE for the sampler, but never trained
+        broken = [str(c) for c, v in zip(driver.problem.config.constraints, cand.constraints, strict=False) if v > 0]
+        parts.append(f"infeasible ({', '.join(broken)} broken; not trained)")
+    parts.append(f"arch={cand.arch.text}")
     for name in driver.problem.config.objective_names:
         if name in t.user_attrs:
             parts.append(f"{name}={t.user_attrs[name]:.6g}")

@@ -1,7 +1,8 @@
 """Sampler registry: name -> factory building a seeded Optuna sampler.
 
 Hard constraints reach every sampler through Optuna's per-trial constraint values
-(``trial.set_constraint``, stored with the trial before ``study.tell``): NSGA-II/III use
+(the ``constraints`` system attr a ``constraints_func`` would write, stored with the trial
+before ``study.tell``): NSGA-II/III use
 constrained domination, TPE ranks infeasible trials by their total violation, random ignores
 them. Being stored on the trial, they work with ask/tell and with several drivers on one storage.
 """
