@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import kendalltau
 
 from nas._errors import NasError
 from nas.arch import Arch
@@ -50,6 +49,8 @@ def _make(name: str, seed: int) -> Any:
 
 
 def tau(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import kendalltau  # here: scipy.stats costs a search's start-up 1.4 s
+
     value = kendalltau(a, b).statistic
     return float(value) if np.isfinite(value) else 0.0
 

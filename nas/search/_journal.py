@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.storages import InMemoryStorage
 from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal._storage import JournalOperation  # the format's op codes
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -67,6 +69,14 @@ class DurableMemoryStorage(InMemoryStorage):
         self._written = 0  # trials the journal has (whole, or as a placeholder): the next number
         # trial id -> its RUNNING placeholder in the journal, and the params the placeholder holds
         self._placeholders: dict[int, tuple[int, frozenset[str]]] = {}
+        # One object per distinct distribution: each suggest_categorical builds a new one, which
+        # would otherwise be kept per trial and gene (half a search's memory per trial).
+        self._distributions: dict[BaseDistribution, BaseDistribution] = {}
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
+                        distribution: BaseDistribution) -> None:
+        distribution = self._distributions.setdefault(distribution, distribution)
+        super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
 
     def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
         study_id = super().create_new_study(directions, study_name)
@@ -77,12 +87,18 @@ class DurableMemoryStorage(InMemoryStorage):
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         super().set_study_user_attr(study_id, key, value)
         if not self._replaying:
-            self.journal.set_study_user_attr(self._journal_id(), key, value)
+            self._append_study_op(JournalOperation.SET_STUDY_USER_ATTR, "user_attr", key, value)
 
     def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
         super().set_study_system_attr(study_id, key, value)
         if not self._replaying:
-            self.journal.set_study_system_attr(self._journal_id(), key, value)
+            self._append_study_op(JournalOperation.SET_STUDY_SYSTEM_ATTR, "system_attr", key, value)
+
+    def _append_study_op(self, op: int, field: str, key: str, value: Any) -> None:
+        # Appended as JournalStorage.set_study_*_attr writes it, without the read-back of the
+        # journal it then does: NSGA-II caches each generation's parents in a study attr, and that
+        # read-back replays every trial line since the last one (seconds over 10^4 trials).
+        self.journal._write_log(op, {"study_id": self._journal_id(), field: {key: value}})
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
                                ) -> bool:
@@ -149,6 +165,8 @@ class DurableMemoryStorage(InMemoryStorage):
                 self.set_study_system_attr(study_id, key, value)
             for trial in self.journal.get_all_trials(journal_id, deepcopy=False):
                 super().create_new_trial(study_id, template_trial=trial)
+                copied = self._studies[study_id].trials[-1]  # a deep copy: share its distributions
+                copied.distributions = {k: self._distributions.setdefault(d, d) for k, d in copied.distributions.items()}
                 self._written += 1
                 if not trial.state.is_finished():  # a placeholder a killed run left RUNNING
                     self._placeholders[self._studies[study_id].trials[-1]._trial_id] = (
@@ -160,7 +178,6 @@ class DurableMemoryStorage(InMemoryStorage):
 def trial_record(trial: FrozenTrial, study_id: int) -> dict[str, Any]:
     """The journal line that creates ``trial`` whole (Optuna's CREATE_TRIAL operation)."""
     from optuna.distributions import distribution_to_json
-    from optuna.storages.journal._storage import JournalOperation  # the format's op codes
 
     def when(t: Any) -> str | None:
         return None if t is None else t.astimezone(datetime.UTC).isoformat(timespec="microseconds")
@@ -204,7 +221,6 @@ def read_trials(url: str) -> tuple[list[FrozenTrial], dict[str, Any]] | None:
     attrs, read straight from its lines (fast for 10^5 trials); ``None`` when the journal holds
     operations of other writers (e.g. notes added in optuna-dashboard): read it with Optuna then."""
     from optuna.distributions import json_to_distribution
-    from optuna.storages.journal._storage import JournalOperation  # the format's op codes
 
     trials: list[FrozenTrial] = []
     user_attrs: dict[str, Any] = {}
