@@ -158,6 +158,7 @@ def test_constraints_are_dashed_lines_labelled_with_their_bound(scored_run: Run,
     line = _line(_axes(scored_run, LAT), CONSTRAINT)
     assert line.get_linestyle() == "--" and list(line.get_xdata()) == [bound, bound]
     assert line.get_label() == f"latency \u2264 {bound:.4g} ms"
+    assert f"latency \u2264 {bound:.4g} ms" in (scored_run.run_dir / "report.html").read_text()
     assert not [ln for ln in _axes(scored_run, "macs").lines if ln.get_gid() == CONSTRAINT]
     macs_bound = table_run.constraints[0].bound
     line = _line(_axes(table_run, "macs"), CONSTRAINT)

@@ -161,7 +161,8 @@ def write_html(run: Run, trials: Sequence[TrialRecord], front: Sequence[TrialRec
         "<p>Objectives: " + ", ".join(f"{html.escape(d.label)} ({o['direction']})"
                                       for o, d in zip(info["objectives"], shown, strict=True))
         + ". Hard constraints: "
-        + (", ".join(html.escape(c["text"]) for c in info["constraints"]) or "none") + ".</p>",
+        + (", ".join(html.escape(display(c.metric).bound_text(c.op, c.bound)) + f" (<code>"
+                     f"{html.escape(str(c))}</code>)" for c in run.constraints) or "none") + ".</p>",
         f"<ul>{tables}</ul>" if tables else "",
         f"<p>Trials: {len(trials)} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}); "
         f"feasible scored: {len(run.feasible(trials))}; config hash <code>{info['config_hash']}</code>; "
