@@ -151,8 +151,17 @@ def front_figure(view: PairView) -> Figure:
                 label=f"Pareto set over all {view.n_objectives} objectives ({len(view.pareto)})",
                 **dots)
     for axis, value, text in view.constraints:
-        line = ax.axvline if axis == "x" else ax.axhline
-        line(value, ls="--", lw=1.2, color="0.15", zorder=1.5, gid=CONSTRAINT, label=text)
+        # Labelled on the line as well as in the legend: two dashed lines look alike there.
+        if axis == "x":
+            ax.axvline(value, ls="--", lw=1.2, color="0.15", zorder=1.5, gid=CONSTRAINT, label=text)
+            ax.annotate(text, (value, 0.98), xycoords=ax.get_xaxis_transform(), xytext=(-3, 0),
+                        textcoords="offset points", rotation=90, ha="right", va="top",
+                        fontsize=7, color="0.15")
+        else:
+            ax.axhline(value, ls="--", lw=1.2, color="0.15", zorder=1.5, gid=CONSTRAINT, label=text)
+            ax.annotate(text, (0.01, value), xycoords=ax.get_yaxis_transform(), xytext=(0, 3),
+                        textcoords="offset points", ha="left", va="bottom", fontsize=7,
+                        color="0.15")
     ax.set_xlabel(view.x.label)
     ax.set_ylabel(view.y.label)
     # Plain tick values: an offset such as "x1e7" or "+0.95" in a corner is easy to miss.
@@ -163,7 +172,8 @@ def front_figure(view: PairView) -> Figure:
         # Outside the axes: "best" placement scans every point, too slow for 10^5 trials.
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if not len(view.feasible):
-        ax.text(0.5, 0.5, "no feasible scored trial", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no feasible scored trial", ha="center", transform=ax.transAxes,
+                bbox={"facecolor": "white", "edgecolor": "0.6"}, zorder=5)
     return fig
 
 
