@@ -30,8 +30,16 @@ from nas.search._executor import Evaluator, Executor, InProcessExecutor, Outcome
 from nas.search._halving import StorageRungs, should_stop
 from nas.search._load import load_config, read_config
 from nas.search._loop import search_loop
-from nas.search._metrics import ACCURACY, COST_METRICS, Constraint, Objective
-from nas.search._pareto import hypervolume, non_dominated, to_minimization
+from nas.search._metrics import ACCURACY, COST_METRICS, Constraint, Display, Objective, display
+from nas.search._pareto import hypervolume, non_dominated, non_dominated_2d, to_minimization
+from nas.search._plots import (
+    PairView,
+    front_figure,
+    hypervolume_curve,
+    hypervolume_figure,
+    pair_view,
+    plot_pairs,
+)
 from nas.search._problem import Problem, check_config
 from nas.search._report import pareto_table, write_results
 from nas.search._results import Run, SnapshotRun, TrialRecord, load_run
@@ -53,6 +61,7 @@ __all__ = [
     "ZERO_COST_PROXIES",
     "Candidate",
     "Constraint",
+    "Display",
     "Evaluator",
     "EvaluatorConfig",
     "Executor",
@@ -61,6 +70,7 @@ __all__ = [
     "MemoryConfig",
     "Objective",
     "Outcome",
+    "PairView",
     "Problem",
     "Run",
     "SamplerConfig",
@@ -74,15 +84,22 @@ __all__ = [
     "check_config",
     "dataset_shape",
     "default_run_dir",
+    "display",
     "driver_tag",
+    "front_figure",
     "hypervolume",
+    "hypervolume_curve",
+    "hypervolume_figure",
     "load_config",
     "load_run",
     "make_sampler",
     "non_dominated",
+    "non_dominated_2d",
     "open_storage",
     "open_study",
+    "pair_view",
     "pareto_table",
+    "plot_pairs",
     "read_config",
     "register_sampler",
     "run_search",

@@ -10,6 +10,10 @@ Metric names (the same names are trial user attributes, CSV columns and ``run.js
 
 A hard constraint is ``METRIC <= BOUND`` or ``METRIC >= BOUND`` on a cheap metric (everything but
 ``accuracy``); the bound may carry a ``k``/``M``/``G`` suffix (``300M`` = ``300e6``).
+
+:func:`display` gives the name and unit a reader sees on plot axes and report tables: latency in
+ms, MACs and params in millions, peak memory in MiB, and ``accuracy`` under what the evaluator
+actually measured (a zero-cost proxy's score is not an accuracy).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from nas._errors import NasError
 from nas._fields import as_number
 from nas.arch import format_num
+from nas.evaluators import EvaluatorConfig, ZeroCostConfig
 
 ACCURACY = "accuracy"
 COST_METRICS = ("macs", "params", "peak_memory")
@@ -136,3 +141,55 @@ class Constraint:
 
     def __str__(self) -> str:
         return f"{self.metric} {self.op} {format_num(self.bound)}"
+
+
+# Display names of the zero-cost proxies; synflow is recorded as its natural log (see
+# ZeroCostConfig), so its axis must say so.
+_PROXY_NAMES = {"synflow": "log SynFlow", "naswot": "NASWOT", "grad_norm": "grad-norm"}
+
+
+@dataclass(frozen=True)
+class Display:
+    """How a metric is shown: ``short`` name, ``unit``, and ``scale`` (shown value = value / scale).
+
+    ``label`` (the axis label and table header) is ``short`` with the unit or, for ``accuracy``,
+    with what was measured: ``accuracy (top-1, held-out split)``, ``NASWOT score (zero-cost proxy)``.
+    """
+
+    short: str
+    unit: str
+    scale: float
+    label: str
+
+    def bound_text(self, op: str, bound: float) -> str:
+        """A constraint in display units: ``latency ≤ 12 ms``, ``MACs ≤ 300 M``."""
+        symbol = {"<=": "\u2264", ">=": "\u2265"}[op]
+        return f"{self.short} {symbol} {bound / self.scale:.4g} {self.unit}".rstrip()
+
+
+def _accuracy_display(evaluator: EvaluatorConfig | None) -> Display:
+    if isinstance(evaluator, ZeroCostConfig):
+        proxy = evaluator.proxies[0]  # the first proxy is the score
+        short = f"{_PROXY_NAMES.get(proxy, proxy)} score"
+        return Display(short, "", 1.0, f"{short} (zero-cost proxy)")
+    detail = {"train": "top-1, held-out split",
+              "supernet": "top-1, minival, supernet weights",
+              "predictor": "top-1, minival; supernet or predictor"}.get(
+                  evaluator.kind if evaluator is not None else "")
+    return Display(ACCURACY, "", 1.0, f"{ACCURACY} ({detail})" if detail else ACCURACY)
+
+
+def display(metric: str, evaluator: EvaluatorConfig | None = None) -> Display:
+    """The :class:`Display` of ``metric``; ``evaluator`` names what ``accuracy`` measured."""
+    if metric == ACCURACY:
+        return _accuracy_display(evaluator)
+    table = latency_table_id(metric)
+    if table is not None:
+        return Display("latency", "ms", 1.0, f"predicted latency, {table} (ms)")
+    if metric == "macs":
+        return Display("MACs", "M", 1e6, "MACs (M)")
+    if metric == "params":
+        return Display("params", "M", 1e6, "params (M)")
+    if metric == "peak_memory":
+        return Display("peak memory", "MiB", 2.0**20, "peak activation memory (MiB)")
+    return Display(metric, "", 1.0, metric)

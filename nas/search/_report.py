@@ -5,10 +5,19 @@ Files written into the run folder:
 - ``trials.csv``: every trial (number, state, arch, every objective and constraint metric, one
   ``ok:CONSTRAINT`` column per hard constraint, duration, and halving/cache/failure details);
 - ``pareto.csv``: the non-dominated feasible trials, one per architecture;
-- ``pareto_<objective>.png``: accuracy (or the first objective) against each latency objective
-  and against MACs, feasible trials in grey, the Pareto front highlighted;
-- ``hypervolume.png``: normalized hypervolume of the feasible trials over trial number;
-- ``report.html``: the plots and the Pareto table.
+- ``pareto_<metric>.png``: accuracy (or the first objective) against each latency objective or
+  constrained latency, against MACs, and against params and peak memory when they are objectives
+  or constrained (see :mod:`nas.search._plots`). In each: the front computed in those two metrics
+  (a step line through all of its points), the Pareto set over all objectives as open red
+  diamonds (a point of it may look dominated in 2-D: it is better on an objective not drawn), the
+  other feasible trials in blue, pruned trials (grey x, at the score they had when stopped) and
+  infeasible ones (grey; those never scored as ticks along the bottom, at their x only), and each
+  hard constraint on a plotted metric as a dashed line labelled with its bound. Axes are in ms,
+  millions of MACs or params, MiB; the score axis names what was measured: ``accuracy (top-1,
+  held-out split)``, or the proxy for a zero-cost run (``NASWOT score (zero-cost proxy)``);
+- ``hypervolume.png``: the hypervolume of the feasible trials after each trial, as a fraction in
+  [0, 1] of the box between the ideal point and the reference point (:mod:`nas.search._pareto`);
+- ``report.html``: the settings, the plots and the Pareto table, under the plots' labels and units.
 """
 
 from __future__ import annotations
@@ -19,12 +28,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from nas.search import _attrs as A
-from nas.search._metrics import ACCURACY
-from nas.search._pareto import bounds, hypervolume_history, non_dominated, to_minimization
+from nas.search._metrics import ACCURACY, display
+from nas.search._plots import (
+    front_figure,
+    hypervolume_curve,
+    hypervolume_figure,
+    pair_view,
+    plot_pairs,
+)
 from nas.search._results import Run, TrialRecord
 
 _EXTRA = (A.TRAINED, A.CACHED_FROM, A.EPOCHS, A.STOPPED_AT, A.EVAL_S, A.CHEAP_MS)
@@ -70,12 +84,15 @@ def human(metric: str, value: float | None) -> str:
 
 
 def pareto_table(run: Run, front: Sequence[TrialRecord] | None = None) -> str:
-    """The Pareto front as a fixed-width text table (trial, objectives, arch)."""
+    """The Pareto front as a fixed-width text table (trial, objectives, arch); the score column is
+    headed by what was measured (``accuracy``, or the proxy such as ``NASWOT score``)."""
     front = run.pareto() if front is None else front
     names = run.config.objective_names
     if not front:
         return "Pareto front: empty (no feasible completed trial)"
-    header = ["trial", *names, "arch"]
+    # Other metrics keep their names: they are the CSV columns and the values carry their units.
+    header = ["trial", *(display(n, run.config.evaluator).short if n == ACCURACY else n
+                         for n in names), "arch"]
     rows = [[str(t.number), *(human(n, t.values.get(n)) for n in names), t.arch or ""]
             for t in front]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
@@ -86,97 +103,28 @@ def pareto_table(run: Run, front: Sequence[TrialRecord] | None = None) -> str:
     return "\n".join([f"Pareto front ({len(front)} architectures):", fmt(header), *map(fmt, rows)])
 
 
-def _plot_axes(run: Run) -> tuple[str, list[str]]:
-    """The y metric (accuracy, or the first objective) and the x metrics to plot it against."""
-    names = run.config.objective_names
-    y = ACCURACY if ACCURACY in names else names[0]
-    xs = [n for n in names if n.startswith("latency:")]
-    if "macs" not in xs:
-        xs.append("macs")
-    if y not in names or len(names) == 1:
-        xs = [n for n in names if n != y] or xs
-    return y, [x for x in xs if x != y]
+def _slug(metric: str) -> str:
+    return metric.replace(":", "_").replace("/", "_")
 
 
-def plot_fronts(run: Run, feasible: Sequence[TrialRecord], front: Sequence[TrialRecord]
+def plot_fronts(run: Run, trials: Sequence[TrialRecord], front: Sequence[TrialRecord]
                 ) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    y, xs = _plot_axes(run)
+    """Write ``pareto_<x>.png`` for each pair of :func:`plot_pairs`; returns the paths."""
     paths = []
-    ydir = "maximize" if y == ACCURACY else run.config.directions[0]
-    for x in xs:
-        pts = [(t.values[x], t.values[y]) for t in feasible if x in t.values and y in t.values]
-        fpts = sorted((t.values[x], t.values[y]) for t in front if x in t.values and y in t.values)
-        fig, ax = plt.subplots(figsize=(6, 4.2))
-        if pts:
-            arr = np.array(pts)
-            ax.scatter(arr[:, 0], arr[:, 1], s=14, c="0.7", label="feasible trials")
-            front2d = arr[non_dominated(to_minimization(arr, ["minimize", ydir]))]
-            front2d = front2d[np.argsort(front2d[:, 0])]
-            ax.step(front2d[:, 0], front2d[:, 1], where="post", c="tab:blue", lw=1,
-                    label=f"front in ({x}, {y})")
-        if fpts:
-            farr = np.array(fpts)
-            ax.scatter(farr[:, 0], farr[:, 1], s=30, c="tab:red", zorder=3,
-                       label="Pareto front (all objectives)")
-        ax.set_xlabel(x + (" (ms)" if x.startswith("latency:") else ""))
-        ax.set_ylabel(y)
-        ax.set_title(f"{run.config.name}: {y} vs {x}")
-        ax.grid(alpha=0.3)
-        if pts:
-            ax.legend(fontsize=8)
-        else:
-            ax.text(0.5, 0.5, "no feasible scored trial", ha="center", transform=ax.transAxes)
-        fig.tight_layout()
-        path = run.run_dir / f"pareto_{x.replace(':', '_').replace('/', '_')}.png"
+    for y, x in plot_pairs(run):
+        fig = front_figure(pair_view(run, trials, front, y, x))
+        path = run.run_dir / f"pareto_{_slug(x)}.png"
         fig.savefig(path, dpi=110)
-        plt.close(fig)
         paths.append(path)
     return paths
 
 
-def hypervolume_curve(run: Run, trials: Sequence[TrialRecord]) -> tuple[list[int], np.ndarray]:
-    """Trial numbers and the hypervolume of the feasible trials up to each (normalized by the
-    best and worst feasible values of the whole run)."""
-    names, dirs = run.config.objective_names, run.config.directions
-    feasible_numbers = {t.number for t in run.feasible(trials)}
-    numbers = [t.number for t in trials]
-    rows = np.array([[t.values[n] for n in names] for t in trials if t.number in feasible_numbers])
-    if len(rows) == 0:
-        return numbers, np.zeros(len(numbers))
-    losses = to_minimization(rows, dirs)
-    ideal, nadir = bounds(losses)
-    hv_feasible = hypervolume_history(losses, ideal, nadir)
-    out, k, current = [], 0, 0.0
-    for t in trials:
-        if t.number in feasible_numbers:
-            current = float(hv_feasible[k])
-            k += 1
-        out.append(current)
-    return numbers, np.array(out)
-
-
 def plot_hypervolume(run: Run, trials: Sequence[TrialRecord]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Write ``hypervolume.png``."""
     numbers, hv = hypervolume_curve(run, trials)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot(numbers, hv, drawstyle="steps-post")
-    ax.set_xlabel("trial")
-    ax.set_ylabel("hypervolume (normalized)")
-    ax.set_title(f"{run.config.name}: hypervolume over trials")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig = hypervolume_figure(run.config.name, numbers, hv, len(run.config.objective_names))
     path = run.run_dir / "hypervolume.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -189,8 +137,11 @@ def write_html(run: Run, trials: Sequence[TrialRecord], front: Sequence[TrialRec
     info = run.info
     states = pd.Series([t.state for t in trials]).value_counts().to_dict() if trials else {}
     names = run.config.objective_names
+    shown = [display(n, run.config.evaluator) for n in names]
+    # The plots' labels and units, so a value reads the same in the table as on an axis.
     table = pd.DataFrame([{"trial": t.number,
-                           **{n: human(n, t.values.get(n)) for n in names},
+                           **{d.label: f"{t.values[n] / d.scale:.4g}" if n in t.values else ""
+                              for n, d in zip(names, shown, strict=True)},
                            "arch": t.arch} for t in front])
     tables = "".join(f"<li>{html.escape(t['id'])}: {html.escape(t['device'])}, content hash "
                      f"<code>{t['content_hash']}</code></li>" for t in info.get("tables", []))
@@ -207,9 +158,11 @@ def write_html(run: Run, trials: Sequence[TrialRecord], front: Sequence[TrialRec
         f"({info['classes']} classes, {info['in_channels']} input channels), evaluator "
         f"<b>{html.escape(str(info.get('evaluator')))}</b>, sampler "
         f"<b>{html.escape(run.config.sampler.name)}</b>.</p>",
-        "<p>Objectives: " + ", ".join(f"{html.escape(o['name'])} ({o['direction']})"
-                                      for o in info["objectives"]) + ". Hard constraints: "
-        + (", ".join(html.escape(c["text"]) for c in info["constraints"]) or "none") + ".</p>",
+        "<p>Objectives: " + ", ".join(f"{html.escape(d.label)} ({o['direction']})"
+                                      for o, d in zip(info["objectives"], shown, strict=True))
+        + ". Hard constraints: "
+        + (", ".join(html.escape(display(c.metric).bound_text(c.op, c.bound)) + f" (<code>"
+                     f"{html.escape(str(c))}</code>)" for c in run.constraints) or "none") + ".</p>",
         f"<ul>{tables}</ul>" if tables else "",
         f"<p>Trials: {len(trials)} ({', '.join(f'{k} {v}' for k, v in sorted(states.items()))}); "
         f"feasible scored: {len(run.feasible(trials))}; config hash <code>{info['config_hash']}</code>; "
@@ -232,7 +185,7 @@ def write_results(run: Run) -> dict[str, Path]:
     out = {"trials.csv": run.run_dir / "trials.csv", "pareto.csv": run.run_dir / "pareto.csv"}
     trial_rows(run, trials).to_csv(out["trials.csv"], index=False)
     trial_rows(run, front).to_csv(out["pareto.csv"], index=False)
-    plots = [*plot_fronts(run, run.feasible(trials), front), plot_hypervolume(run, trials)]
+    plots = [*plot_fronts(run, trials, front), plot_hypervolume(run, trials)]
     for p in plots:
         out[p.name] = p
     out["report.html"] = write_html(run, trials, front, plots)
