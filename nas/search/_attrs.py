@@ -1,7 +1,9 @@
 """Names of the trial user attributes a search writes (a stable contract for readers of runs).
 
 Every trial: ``arch`` (canonical text), ``arch_hash``, every cheap metric under its name
-(``macs``, ``params``, ``peak_memory``, ``latency:TABLE_ID``), ``feasible``, ``trained`` (whether the accuracy evaluator ran in this trial), ``cheap_ms``.
+(``macs``, ``params``, ``peak_memory``, ``latency:TABLE_ID``), ``feasible``, ``trained``
+(whether the accuracy evaluator ran in this trial), ``cheap_ms`` (asking and cheap scoring; a
+trial asked in a batch has its share of the batch).
 Trained trials: ``accuracy``, ``eval_s``, and evaluator details (``epochs``, ``rung:E``,
 ``stopped_at_epoch``, ``epoch_accuracy``, ``zero_cost:NAME``). A trial answered from the cache
 has ``cached_from`` (the trial number it copies). A failed trial has ``fail_reason``. In a study

@@ -113,28 +113,45 @@ class SearchDriver:
     # -- ask -------------------------------------------------------------------------------------
     def ask(self) -> Candidate:
         """Ask a trial; score it cheaply; tell it at once if it is infeasible or cached."""
+        return self.ask_many(1)[0]
+
+    def ask_many(self, n: int) -> list[Candidate]:
+        """Ask ``n`` trials before telling any, score the new archs among them in one batch, and
+        tell each as :meth:`ask` would, in trial order (so a repeat within the batch is told as a
+        copy of the first). Only as many as the sampler proposes alike one at a time and in a
+        batch (:func:`nas.search.batch_room`) should be asked at once."""
         t0 = time.perf_counter()
-        trial = self.study.ask()
-        if self.tag is not None:
-            trial.set_user_attr(A.DRIVER, self.tag)
-        arch = self.problem.space.suggest(trial)
-        trial.set_user_attr(A.ARCH, arch.text)
-        trial.set_user_attr(A.ARCH_HASH, arch.hash)
+        asked = []
+        for _ in range(n):
+            trial = self.study.ask()
+            if self.tag is not None:
+                trial.set_user_attr(A.DRIVER, self.tag)
+            arch = self.problem.space.suggest(trial)
+            trial.set_user_attr(A.ARCH, arch.text)
+            trial.set_user_attr(A.ARCH_HASH, arch.hash)
+            asked.append((trial, arch))
         if self.tag is not None:
             self.sync()
-        hit_id = self._cache.get(arch.hash)
+        new = {arch.hash: arch for _, arch in asked if arch.hash not in self._cache}
+        scored = dict(zip(new, self.problem.cheap_scores_many(list(new.values())), strict=True))
+        share_ms = (time.perf_counter() - t0) * 1e3 / n  # each trial's share of the batch
+        return [self._answer(trial, arch, scored, share_ms, t0) for trial, arch in asked]
+
+    def _answer(self, trial: optuna.Trial, arch: Arch, scored: dict[str, dict[str, float]], cheap_ms: float,
+                t0: float) -> Candidate:
+        hit_id = self._cache.get(arch.hash)  # also a trial told earlier in the same batch
         hit = None if hit_id is None else self.study._storage.get_trial(hit_id)
         if hit is not None:
             cand = Candidate(trial, arch, {}, list(hit.constraints.values()), hit, t0)
             self._tell_cached(cand, hit)
             return cand
-        scores = self.problem.cheap_scores(arch)
+        scores = scored[arch.hash]  # not in the cache when the batch began: scored in it
         cand = Candidate(trial, arch, scores, self.problem.constraint_values(scores), None, t0)
         for name, value in scores.items():
             trial.set_user_attr(name, value)
         _set_constraints(trial, cand.constraints)
         trial.set_user_attr(A.FEASIBLE, cand.feasible)
-        trial.set_user_attr(A.CHEAP_MS, (time.perf_counter() - t0) * 1e3)
+        trial.set_user_attr(A.CHEAP_MS, cheap_ms)
         if not cand.feasible or not self.problem.config.needs_accuracy:
             trial.set_user_attr(A.TRAINED, False)
             self._tell(cand, TrialState.COMPLETE, self._values(cand, UNTRAINED_ACCURACY))

@@ -166,7 +166,8 @@ class DurableMemoryStorage(InMemoryStorage):
             for trial in self.journal.get_all_trials(journal_id, deepcopy=False):
                 super().create_new_trial(study_id, template_trial=trial)
                 copied = self._studies[study_id].trials[-1]  # a deep copy: share its distributions
-                copied.distributions = {k: self._distributions.setdefault(d, d) for k, d in copied.distributions.items()}
+                copied.distributions = {k: self._distributions.setdefault(d, d)
+                                        for k, d in copied.distributions.items()}
                 self._written += 1
                 if not trial.state.is_finished():  # a placeholder a killed run left RUNNING
                     self._placeholders[self._studies[study_id].trials[-1]._trial_id] = (

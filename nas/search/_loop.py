@@ -21,6 +21,7 @@ from nas._errors import NasError
 from nas.search import _attrs as A
 from nas.search._driver import Candidate, SearchDriver
 from nas.search._executor import Evaluator, Executor, InProcessExecutor, Outcome
+from nas.search._samplers import batch_room
 
 _log = logging.getLogger("nas.search")
 
@@ -97,6 +98,14 @@ def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Exe
             return False
         return total is None or done + outstanding() < total
 
+    def batch() -> int:
+        # Trials that need training are asked one at a time (each waits for a slot); those that
+        # need only cheap scores in batches the sampler allows, up to the budget.
+        if cfg.needs_accuracy:
+            return 1
+        room = batch_room(cfg.sampler, done)
+        return room if total is None else max(1, min(room, total - done - outstanding()))
+
     def record(cand: Candidate, outcome: Outcome) -> None:
         for key, value in outcome.attrs.items():
             cand.trial.set_user_attr(key, value)
@@ -110,19 +119,19 @@ def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Exe
         while True:
             # Slots count trials, not evaluations, so shared candidates cannot make this ask forever.
             while outstanding() < executor.slots and budget_left():
-                cand = driver.ask()
-                asked += 1
-                if not cand.needs_eval:  # broke a constraint, was cached, or needs no accuracy: told
-                    show(cand)
-                    continue
-                leader = evaluating.get(cand.arch.hash)
-                if leader is not None:
-                    sharing[leader].append(cand)
-                    continue
-                evaluating[cand.arch.hash] = cand.number
-                pending[cand.number] = cand
-                sharing[cand.number] = []
-                executor.submit(cand.number, evaluator, cand.arch.text, driver.reporter(cand))  # type: ignore[arg-type]
+                for cand in driver.ask_many(batch()):
+                    asked += 1
+                    if not cand.needs_eval:  # broke a constraint, was cached, or needs no accuracy: told
+                        show(cand)
+                        continue
+                    leader = evaluating.get(cand.arch.hash)
+                    if leader is not None:
+                        sharing[leader].append(cand)
+                        continue
+                    evaluating[cand.arch.hash] = cand.number
+                    pending[cand.number] = cand
+                    sharing[cand.number] = []
+                    executor.submit(cand.number, evaluator, cand.arch.text, driver.reporter(cand))  # type: ignore[arg-type]
             if not pending:
                 return asked
             for outcome in executor.wait():

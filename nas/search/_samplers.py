@@ -48,9 +48,42 @@ SAMPLERS: dict[str, SamplerFactory] = {
 }
 
 
-def register_sampler(name: str, factory: SamplerFactory) -> None:
-    """Add a sampler under ``name``: ``factory(sampler_config) -> optuna sampler``."""
+# How many trials a sampler may be asked for before any is told, given how many were told, such
+# that it proposes what it would one at a time: cheap-only searches score them in one batch.
+BatchRoom = Callable[["SamplerConfig", int], int]
+RANDOM_BATCH = 64  # random proposals do not depend on the history: any size; this bounds memory
+
+
+def _generation_room(cfg: SamplerConfig, told: int) -> int:
+    # A GA sampler puts a trial in the generation whose completed trials are fewer than the
+    # population, and breeds a generation from the last complete one: a batch must not run past
+    # the end of the current generation. Every trial of a cheap-only search completes.
+    population = cfg.population_size or 50
+    return population - told % population
+
+
+BATCH_ROOMS: dict[str, BatchRoom] = {
+    "nsga2": _generation_room,
+    "nsga3": _generation_room,
+    "random": lambda cfg, told: RANDOM_BATCH,
+}
+
+
+def register_sampler(name: str, factory: SamplerFactory, batch_room: BatchRoom | None = None) -> None:
+    """Add a sampler under ``name``: ``factory(sampler_config) -> optuna sampler``; ``batch_room``
+    (default: one trial at a time) says how many it may be asked for at once (:data:`BatchRoom`)."""
     SAMPLERS[name] = factory
+    if batch_room is not None:
+        BATCH_ROOMS[name] = batch_room
+    else:
+        BATCH_ROOMS.pop(name, None)
+
+
+def batch_room(cfg: SamplerConfig, told: int) -> int:
+    """Trials the configured sampler may be asked for before any is told (TPE and samplers
+    registered without a rule: 1, as each proposal depends on every result before it)."""
+    rule = BATCH_ROOMS.get(cfg.name)
+    return 1 if rule is None else max(1, rule(cfg, told))
 
 
 def make_sampler(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
