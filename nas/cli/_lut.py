@@ -117,7 +117,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=50, help="networks per table config")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", help="folder for the CSV and the scatter PNG")
-    p.add_argument("--approximate", action="store_true")
+    p.add_argument("--approximate", action="store_true",
+                   help="price keys the table lacks with its kernel model (listed as modelled)")
     p.add_argument("--timer", choices=("auto", "wall", "thread_cpu"),
                    help="clock for the networks (default: the table's)")
     _add_network_timing(p)

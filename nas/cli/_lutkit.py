@@ -43,7 +43,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("table", help="table id or path")
     _measurement_args(p, split_default=None)
     p.add_argument("--approximate", action="store_true",
-                   help="nearest-neighbour answers for keys the table lacks")
+                   help="price keys the table lacks with its kernel model")
     _drift_arg(p)
     p.set_defaults(func=cmd_eval)
 
@@ -53,6 +53,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nnmeter", nargs="+", default=[], metavar="JSON",
                    help="nn-Meter <phone>_lut_ln_v3.json files of the table's phone: thousands "
                         "of measured blocks to fit the kernels' shape dependence on")
+    p.add_argument("--tflite-profile", nargs=2, action="append", default=[],
+                   metavar=("PROFILE", "ARCH"),
+                   help="a TFLite benchmark_model per-op profile of ARCH (reference name, arch "
+                        "text or file) on the table's device and runtime: its kernels count as "
+                        "the table's own measurements (repeatable)")
     p.add_argument("--folds", type=int, default=5, help="k of the k-fold held-out error")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--write", action="store_true",
@@ -166,14 +171,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_kernels(args: argparse.Namespace) -> int:
-    from nas.cli._common import pct
+    from nas.cli._common import pct, resolve_arch
     from nas.cli._common import table as print_table
     from nas.latency import find_table, read_table
     from nas.lutkit import fit_table_kernels
 
     path = find_table(args.table)
     table = read_table(path)
-    model = fit_table_kernels(table, args.nnmeter, folds=args.folds, seed=args.seed)
+    profiles = [(prof, resolve_arch(arch, None, None)[0]) for prof, arch in args.tflite_profile]
+    model = fit_table_kernels(table, args.nnmeter, profiles=profiles, folds=args.folds,
+                              seed=args.seed)
     if args.write:
         table.write(path)
     out = {"table": table.id, "path": str(path), "written": bool(args.write),

@@ -78,10 +78,19 @@ def op_features(op: Op) -> dict[str, float]:
             f"{g}:out": op.out_elems / 1e6, f"{g}:n": 1.0}
 
 
-def kernel_features(b: Block) -> dict[str, float]:
-    """Sum of :func:`op_features` over the block's kernels."""
+# What a model is fitted on: a measured block, or measured kernels (one or more, e.g. one row of
+# a runtime's per-op profile) timed together.
+Row = Block | tuple[Op, ...]
+
+
+def _ops(row: Row) -> tuple[Op, ...]:
+    return block_ops(row) if isinstance(row, Block) else row
+
+
+def kernel_features(row: Row) -> dict[str, float]:
+    """Sum of :func:`op_features` over a block's kernels (or over the given kernels)."""
     out: dict[str, float] = {}
-    for op in block_ops(b):
+    for op in _ops(row):
         for k, v in op_features(op).items():
             out[k] = out.get(k, 0.0) + v
     return out
@@ -235,7 +244,7 @@ class KernelModel:
                    sources=[str(s) for s in data.get("sources") or []])
 
 
-def _matrix(blocks: Sequence[Block], names: Sequence[str]) -> np.ndarray:
+def _matrix(blocks: Sequence[Row], names: Sequence[str]) -> np.ndarray:
     idx = {n: i for i, n in enumerate(names)}
     x = np.zeros((len(blocks), len(names)))
     for r, b in enumerate(blocks):
@@ -253,12 +262,12 @@ def _size(op: Op, group: str) -> int:
     return op.in_elems if _elementwise(group) or op.macs == 0 else op.macs
 
 
-def _ranges(blocks: Sequence[Block]) -> dict[str, list[int]]:
+def _ranges(blocks: Sequence[Row]) -> dict[str, list[int]]:
     """Kernel group -> ``[min channels, max channels, min side, max side, min work, max work]``
     of the fitted kernels (work: :func:`_size`)."""
     out: dict[str, list[int]] = {}
     for b in blocks:
-        for op in block_ops(b):
+        for op in _ops(b):
             c, g = max(op.cin, op.cout), op_group(op)
             e = _size(op, g)
             r = out.setdefault(g, [c, c, op.hw, op.hw, e, e])
@@ -321,14 +330,15 @@ def _folds(n: int, folds: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).permutation(n) % max(2, min(folds, n))
 
 
-def fit_kernel_model(blocks: Sequence[Block], ms: Sequence[float], *,
-                     extra: Sequence[tuple[Block, float]] = (), folds: int = 5, seed: int = 0,
+def fit_kernel_model(blocks: Sequence[Row], ms: Sequence[float], *,
+                     extra: Sequence[tuple[Row, float]] = (), folds: int = 5, seed: int = 0,
                      families: Sequence[str] = FAMILIES, sources: Sequence[str] = ()
                      ) -> KernelModel:
     """Fit a :class:`KernelModel` on measured blocks, choosing the family by held-out error.
 
     Args:
-        blocks, ms: the table's own measured keys and their latency.
+        blocks, ms: the table's own measured keys and their latency (a row may also be a tuple
+            of kernels timed on the same device: a runtime's per-op profile).
         extra: many more measured blocks of the same device from another source (nn-Meter's
             phone tables). They fix the kernels' shape dependence; the table's own keys then fit
             one device scale for it (another runtime version, another build) plus the groups the
