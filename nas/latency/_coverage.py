@@ -49,7 +49,10 @@ def extreme_blocks(space: str, width: float, resolution: int, classes: int = 100
 
 
 def _why_not_at(table: LatencyTable, space: str, width: float, resolution: int) -> str | None:
-    for b in extreme_blocks(space, width, resolution):
+    # the classes and input channels the table measured the space for (ImageNet otherwise)
+    config = next((c for c in table.configs if c.get("space") == space), {})
+    for b in extreme_blocks(space, width, resolution, int(config.get("classes", 1000)),
+                            int(config.get("in_channels", 3))):
         reason = table.why_not(b)
         if reason is not None:
             return f"block {b.key}: {reason}"
