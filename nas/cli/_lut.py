@@ -199,9 +199,6 @@ def _print_list(rows: list[dict[str, Any]], loaded: dict[str, Any]) -> None:
     print_table(["table", "device", "runtime", "measured spaces", "widths", "resolutions",
                  "keys measured", "modelled (kernel model prices every arch of)",
                  "kernel model held-out error", "validation", "host"], body)
-    print("\nMeasured keys are exact; other keys of the modelled spaces are priced by the table's "
-          "kernel model\n(`nas lut predict` lists them as modelled; --exact refuses them). Held-out: "
-          "k-fold error on\nmeasured keys the model did not see. See docs/kernel-models.md.")
     for r in errors:
         print(f"\n{r['id']}: {r['error']}")
 
