@@ -65,11 +65,13 @@ def test_lut_list_shows_coverage_and_validation_per_table(capsys: pytest.Capture
     assert len(out.splitlines()) == 1 + len(list(SHIPPED_TABLES.glob("*.json")))
 
 
-def test_lut_list_json_is_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+def test_lut_list_json_is_the_summary_plus_where_and_what_it_prices(
+        capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "lut", "list", "--json")
     rows = {r["id"]: r for r in json.loads(out)}
     row = rows["cpu_torch_mobilenet_v3"]
-    assert code == 0 and set(row) == {*load_table("cpu_torch_mobilenet_v3").summary(), "host", "hosts"}
+    assert code == 0 and set(row) == {*load_table("cpu_torch_mobilenet_v3").summary(), "host", "hosts",
+                                      "kernel_model", "priced"}
 
 
 def test_a_table_that_does_not_load_is_a_row_with_its_error(

@@ -237,9 +237,13 @@ def test_predict_cli_json(tiny_lut_table: Path, tiny_lut_space: Path,
     assert out["calibrated"] is True and out["content_hash"] == table.content_hash
     assert [b["key"] for b in out["blocks"]] == [
         b.key for b in arch_to_blocks(arch, classes=10, in_channels=1)]
-    # A config the table was not built for: the classifier key is missing, and it says so.
+    # A config the table was not built for: the classifier key is missing; the kernel model
+    # prices it and the output says so, and --exact refuses it, naming table and key.
     assert main(["lut", "predict", str(tiny_lut_table), arch.text, "--classes", "7",
-                 "--in-channels", "1"]) == 2
+                 "--in-channels", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["modelled"] == ["fc(cin=32,cout=7,hw=1)"]
+    assert main(["lut", "predict", str(tiny_lut_table), arch.text, "--classes", "7",
+                 "--in-channels", "1", "--exact"]) == 2
     err = capsys.readouterr().err
     assert "tiny_torch" in err and "fc(cin=32,cout=7,hw=1)" in err
 

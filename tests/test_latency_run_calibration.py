@@ -142,7 +142,7 @@ def test_bad_runs_name_the_file_or_network(tmp_path: Path) -> None:
     assert key in data["entries"]
     lacking.write_text(json.dumps({**data, "entries": {k: v for k, v in data["entries"].items()
                                                        if k != key}}))
-    with pytest.raises(NasError, match=r"has no entry for block .*nas lut build"):
+    with pytest.raises(NasError, match=r"has no measured entry for block .*nas lut build"):
         calibrate_from_runs(read_table(lacking), runs("host3_seth")[:1])
     data.pop("calibration")
     bare = tmp_path / "bare.json"

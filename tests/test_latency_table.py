@@ -123,7 +123,7 @@ def test_missing_key_names_table_and_key(table: LatencyTable, tmp_path: Path) ->
     assert [b.key for b in small.missing(blocks)] == [victim]
 
 
-def test_approximate_reports_what_it_guessed(table: LatencyTable) -> None:
+def test_approximate_reports_what_it_modelled(table: LatencyTable) -> None:
     arch = sample_archs(1, seed=3)[0]
     blocks = arch_to_blocks(arch)
     victim = next(b for b in blocks if b.kind == "mbconv").key
@@ -131,11 +131,14 @@ def test_approximate_reports_what_it_guessed(table: LatencyTable) -> None:
                          device=table.device)
     exact = table.predict(arch)
     approx = small.predict(arch, approximate=True)
-    assert approx.approximated == [victim]
-    assert exact.approximated == []
+    assert approx.modelled == [victim]
+    assert exact.modelled == []
     assert approx.latency_ms > 0
-    # Asking again without approximate still refuses: a guess never becomes an entry.
-    with pytest.raises(NasError, match="no entry"):
+    # measured keys stay exact: every other block is the table's own number
+    assert [ms for k, ms in approx.blocks if k != victim] == \
+        [ms for k, ms in exact.blocks if k != victim]
+    # Asking again without approximate still refuses: a model's answer never becomes an entry.
+    with pytest.raises(NasError, match="no measured entry"):
         small.predict(arch)
     assert victim not in small.entries
 

@@ -59,7 +59,7 @@ def test_proxylessnas_splits_logits_and_reports_first_block_kernels() -> None:
     covered = ("mobilenet_v2:r224:w1|c16:k3e1|c24:k3e3,k5e6,skip,skip|c40:k7e3,k3e3,k5e6,skip"
                "|c80:k7e6,k5e3,skip,skip|c96:k5e6,k5e3,k3e3,skip|c192:k7e6,k7e6,k7e3,k7e3|c320:k7e6")
     assert table.predict(Arch.parse(covered)).latency_ms > 0
-    with pytest.raises(NasError, match="no entry for block mbconv"):
+    with pytest.raises(NasError, match="no measured entry for block mbconv"):
         table.predict(Arch.parse(covered.replace("c24:", "c32:")))
 
 

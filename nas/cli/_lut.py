@@ -103,8 +103,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int, help="input resolution (overrides the arch's)")
     p.add_argument("--classes", type=int, default=1000)
     p.add_argument("--in-channels", type=int, default=3)
+    p.add_argument("--exact", action="store_true",
+                   help="measured keys only: fail on a key the table lacks instead of pricing it "
+                        "with the table's kernel model")
     p.add_argument("--approximate", action="store_true",
-                   help="answer missing keys by nearest neighbour (reported) instead of failing")
+                   help="(the default now; kept for scripts) price keys the table lacks with its "
+                        "kernel model, listed as modelled")
     add_json_flag(p)
     p.set_defaults(func=cmd_predict)
 
@@ -113,7 +117,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=50, help="networks per table config")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", help="folder for the CSV and the scatter PNG")
-    p.add_argument("--approximate", action="store_true")
+    p.add_argument("--approximate", action="store_true",
+                   help="price keys the table lacks with its kernel model (listed as modelled)")
     p.add_argument("--timer", choices=("auto", "wall", "thread_cpu"),
                    help="clock for the networks (default: the table's)")
     _add_network_timing(p)
@@ -144,7 +149,7 @@ def _add_network_timing(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from nas.latency import load_table, resolve_tables
+    from nas.latency import kernel_coverage, load_table, resolve_tables
 
     rows = []
     loaded = {}
@@ -152,7 +157,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         where = {"host": host, "hosts": sorted(hosts)}
         try:
             loaded[tid] = load_table(hosts[host])
-            rows.append({**loaded[tid].summary(), **where})
+            # what it measured (spaces, resolutions, entries) and, apart, what its kernel model
+            # prices: a table claims only the spaces it can price
+            rows.append({**loaded[tid].summary(), **where,
+                         "kernel_model": loaded[tid].kernel_summary(),
+                         "priced": kernel_coverage(loaded[tid])})
         except NasError as exc:  # list the others; this one is shown with its error
             rows.append({"id": tid, "path": str(hosts[host]), **where, "error": str(exc)})
     emit(args, rows, lambda: _print_list(rows, loaded))
@@ -161,13 +170,15 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _print_list(rows: list[dict[str, Any]], loaded: dict[str, Any]) -> None:
     from nas.cli._coverage import coverage, validation_score
+    from nas.latency import coverage_text
 
     cache: dict[tuple[Any, ...], set[str]] = {}
     body, errors = [], []
     for r in rows:
         if "error" in r:
             errors.append(r)
-            body.append([r["id"], "ERROR (below)", DASH, DASH, DASH, DASH, DASH, DASH, r["host"]])
+            body.append([r["id"], "ERROR (below)", DASH, DASH, DASH, DASH, DASH, DASH, DASH, DASH,
+                         r["host"]])
             continue
         t = loaded[r["id"]]
         measured, total, problem = coverage(t, cache)
@@ -176,11 +187,18 @@ def _print_list(rows: list[dict[str, Any]], loaded: dict[str, Any]) -> None:
         widths = sorted({float(w) for c in t.configs for w in c.get("widths") or []})
         device = r["device"] if r["device_type"] in (None, "", "cpu") or r["device_type"] in r["device"] \
             else f"{r['device']} ({r['device_type']})"
+        km = r.get("kernel_model") or {}
+        held = (f"WAPE {km['held_out_wape_pct']:.1f}%, MAPE {km['held_out_mape_pct']:.1f}% "
+                f"({km['family']}, {km['held_out_n']} keys)"
+                if km.get("held_out_wape_pct") is not None and km.get("held_out_mape_pct")
+                is not None else DASH)
         body.append([r["id"], device, f"{r['runtime']} b{r['batch']}", listed(r["spaces"]),
                      listed(f"{w:g}" for w in widths), spread(r["resolutions"]), cov,
+                     coverage_text(r.get("priced") or {}), held,
                      validation_score(t) or DASH, r["host"]])
-    print_table(["table", "device", "runtime", "spaces", "widths", "resolutions", "keys measured",
-           "validation", "host"], body)
+    print_table(["table", "device", "runtime", "measured spaces", "widths", "resolutions",
+                 "keys measured", "modelled (kernel model prices every arch of)",
+                 "kernel model held-out error", "validation", "host"], body)
     for r in errors:
         print(f"\n{r['id']}: {r['error']}")
 
@@ -276,13 +294,30 @@ def _print_calibration(out: dict[str, Any]) -> None:
                     title="Per-key in-network scales")
 
 
+def _measured_modelled(pred: Any, table: Any) -> str:
+    """``N measured, M modelled (kernel model FAMILY, held-out MAPE x%)``."""
+    modelled = set(pred.modelled)
+    n_mod = sum(1 for k, _ in pred.blocks if k in modelled)
+    text = f"{len(pred.blocks) - n_mod} measured, {n_mod} modelled"
+    info = table.kernel_summary() if n_mod else None
+    if info:
+        mape = info.get("held_out_mape_pct")
+        text += (f" by the kernel model ({info['family']}"
+                 + (f", held-out MAPE {mape:.1f}% on measured keys" if mape is not None else "")
+                 + ")")
+    return text
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from nas.latency import load_table
 
     table = load_table(args.table)
     arch, _ = resolve_arch(args.arch, None, args.resolution)
+    if args.exact and args.approximate:
+        raise NasError("nas lut predict: --exact and --approximate contradict each other; "
+                       "pass one")
     pred = table.predict(arch, classes=args.classes, in_channels=args.in_channels,
-                         approximate=args.approximate)
+                         approximate=not args.exact)
     out = {"table": table.id, "content_hash": table.content_hash, "arch": arch.text,
            "classes": args.classes, "in_channels": args.in_channels,
            "batch": table.batch, **pred.to_dict()}
@@ -297,12 +332,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                                           " (uncalibrated: the sum of block times)")),
                 ("sum of blocks", ms(pred.raw_sum_ms)),
                 ("overhead", ms(pred.overhead_ms) if pred.overhead_ms else None),
-                ("approximated", f"{len(pred.approximated)} keys by nearest neighbour"
-                 if pred.approximated else None)])
+                ("blocks", _measured_modelled(pred, table))])
         print()
-        approx = set(pred.approximated)
+        approx = set(pred.modelled)
         print_table(["#", "block", "ms", "share"],
-                    [[i, k + (" (approximated)" if k in approx else ""), f"{v:.4f}",
+                    [[i, k + (" (modelled)" if k in approx else ""), f"{v:.4f}",
                       pct(v / pred.raw_sum_ms) if pred.raw_sum_ms else None]
                      for i, (k, v) in enumerate(pred.blocks)])
 

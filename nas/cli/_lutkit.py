@@ -1,4 +1,5 @@
-"""``nas lut import|fit|eval|kit|import-kit``: tables for devices we cannot hold."""
+"""``nas lut import|fit|eval|kit|import-kit|kernels``: tables for devices we cannot hold, and
+kernel models for the keys a table lacks."""
 
 from __future__ import annotations
 
@@ -42,9 +43,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("table", help="table id or path")
     _measurement_args(p, split_default=None)
     p.add_argument("--approximate", action="store_true",
-                   help="nearest-neighbour answers for keys the table lacks")
+                   help="price keys the table lacks with its kernel model")
     _drift_arg(p)
     p.set_defaults(func=cmd_eval)
+
+    p = lut.add_parser("kernels", help="fit a table's kernel model (prices keys it lacks) and "
+                                       "report its held-out error")
+    p.add_argument("table", help="table id or path")
+    p.add_argument("--nnmeter", nargs="+", default=[], metavar="JSON",
+                   help="nn-Meter <phone>_lut_ln_v3.json files of the table's phone: thousands "
+                        "of measured blocks to fit the kernels' shape dependence on")
+    p.add_argument("--tflite-profile", nargs=2, action="append", default=[],
+                   metavar=("PROFILE", "ARCH"),
+                   help="a TFLite benchmark_model per-op profile of ARCH (reference name, arch "
+                        "text or file) on the table's device and runtime: its kernels count as "
+                        "the table's own measurements (repeatable)")
+    p.add_argument("--folds", type=int, default=5, help="k of the k-fold held-out error")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--write", action="store_true",
+                   help="store the model in the table file (else only report)")
+    add_json_flag(p)
+    p.set_defaults(func=cmd_kernels)
 
     p = lut.add_parser("kit", help="write an on-device kit: one ONNX model per block + runner")
     p.add_argument("--space", required=True)
@@ -149,6 +168,40 @@ def cmd_eval(args: argparse.Namespace) -> int:
                          test_fraction=args.test_fraction, seed=args.seed, split=args.split,
                          approximate=args.approximate, drift_window=args.drift_window))
     return 0
+
+
+def cmd_kernels(args: argparse.Namespace) -> int:
+    from nas.cli._common import pct, resolve_arch
+    from nas.cli._common import table as print_table
+    from nas.latency import find_table, read_table
+    from nas.lutkit import fit_table_kernels
+
+    path = find_table(args.table)
+    table = read_table(path)
+    profiles = [(prof, resolve_arch(arch, None, None)[0]) for prof, arch in args.tflite_profile]
+    model = fit_table_kernels(table, args.nnmeter, profiles=profiles, folds=args.folds,
+                              seed=args.seed)
+    if args.write:
+        table.write(path)
+    out = {"table": table.id, "path": str(path), "written": bool(args.write),
+           **model.to_dict()}
+
+    def human() -> None:
+        print(f"{table.id}: kernel model family {model.family!r} (held-out, {args.folds}-fold)"
+              + (f", written to {path}" if args.write else " (not written: --write)"))
+        print_table(["family", "keys", "MAPE", "WAPE", "within ±10%", "extra MAPE"],
+                    [[f + (" (chosen)" if f == model.family else ""), h.get("n"),
+                      pct(_frac(h.get("mape_pct"))), pct(_frac(h.get("wape_pct"))),
+                      pct(h.get("within10")), pct(_frac(h.get("extra_mape_pct")))]
+                     for f, h in model.held_out.items()])
+        print("sources: " + "; ".join(model.sources))
+
+    emit(args, out, human)
+    return 0
+
+
+def _frac(percent: float | None) -> float | None:
+    return None if percent is None else percent / 100
 
 
 def cmd_kit(args: argparse.Namespace) -> int:

@@ -18,9 +18,11 @@ from nas.latency._anchor import DRIFT_WARN_PCT, config_key, table_anchors
 from nas.latency._backends import onnx_bytes
 from nas.latency._build import build_steadiest
 from nas.latency._calibration import FEATURES, Calibration, eager_kernels, fit_calibration, fit_coefficients
+from nas.latency._coverage import coverage_text, kernel_coverage
 from nas.latency._entry import Entry, Prediction
 from nas.latency._enumerate import enumerate_blocks, space_points
 from nas.latency._fingerprint import cpu_model
+from nas.latency._kernels import FAMILIES, KernelModel, error_stats, fit_kernel_model, kernel_features, op_group
 from nas.latency._networks import calibrate_and_write, refit_calibration
 from nas.latency._registry import (
     HOST_ENV,
@@ -43,12 +45,14 @@ from nas.latency._validate import validate_table
 
 __all__ = [
     "DRIFT_WARN_PCT",
+    "FAMILIES",
     "FEATURES",
     "HOST_ENV",
     "SCHEMA_VERSION",
     "SHIPPED_TABLES",
     "Calibration",
     "Entry",
+    "KernelModel",
     "LatencyTable",
     "Prediction",
     "Settings",
@@ -56,16 +60,22 @@ __all__ = [
     "calibrate_and_write",
     "calibrate_from_runs",
     "config_key",
+    "coverage_text",
     "cpu_model",
     "eager_kernels",
     "enumerate_blocks",
+    "error_stats",
     "find_table",
     "fit_calibration",
     "fit_coefficients",
+    "fit_kernel_model",
     "host_of",
+    "kernel_coverage",
+    "kernel_features",
     "list_tables",
     "load_table",
     "onnx_bytes",
+    "op_group",
     "read_table",
     "refit_calibration",
     "resolve_tables",

@@ -102,7 +102,7 @@ class Prediction:
         latency_ms: the calibrated prediction (the naive sum when the table has no calibration).
         blocks: ``(block key, ms)`` in network order; each block's calibrated share, so
             ``sum(ms) + overhead_ms == latency_ms``.
-        approximated: keys the table lacks, answered by nearest neighbour (``approximate=True``).
+        modelled: keys the table lacks, priced by its kernel model (``approximate=True``).
         raw_sum_ms: the naive sum of the blocks' isolated timings.
         overhead_ms: the calibration's network-level part: its per-network constant plus the
             squared-weights term (neither belongs to one block).
@@ -111,7 +111,7 @@ class Prediction:
 
     latency_ms: float
     blocks: list[tuple[str, float]]
-    approximated: list[str] = field(default_factory=list)
+    modelled: list[str] = field(default_factory=list)
     raw_sum_ms: float = 0.0
     overhead_ms: float = 0.0
     calibrated: bool = False
@@ -122,6 +122,7 @@ class Prediction:
             "raw_sum_ms": self.raw_sum_ms,
             "overhead_ms": self.overhead_ms,
             "calibrated": self.calibrated,
-            "approximated": list(self.approximated),
+            "modelled": list(self.modelled),
+            "measured_blocks": sum(1 for k, _ in self.blocks if k not in set(self.modelled)),
             "blocks": [{"key": k, "ms": ms} for k, ms in self.blocks],
         }

@@ -236,7 +236,7 @@ def score_runs(table: LatencyTable, paths: Sequence[str | Path], *,
             and counted in ``not_in_every_run``.
         out_dir: write the combined CSV and the scatter PNG here (same format as a validation);
             it may hold one of several input runs only if that is the only run.
-        approximate: predict blocks the table lacks from their nearest neighbours.
+        approximate: price blocks the table lacks with its kernel model.
         measured_with: the table the runs validated, for CSVs that do not record their anchor
             (written before ``anchor_ms_at_build`` existed); see :func:`rebase_run`.
         weighting: ``equal`` (the plain geometric mean) or ``precision``: each run weighted by

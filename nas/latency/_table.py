@@ -9,7 +9,8 @@ File layout (``schema_version`` 1)::
      "configs": [{"space", "resolution", "in_channels", "classes", "widths"}],
      "source": null, "citation": null, "notes": "",
      "entries": {"<block key>": {"n", "median", "mean", "p90", "std", "min"}},
-     "calibration": null | {see nas.latency._calibration}}
+     "calibration": null | {see nas.latency._calibration},
+     "kernel_model": {see nas.latency._kernels}}   (optional)
 
 Times are milliseconds per forward pass of one batch. The table id is the file stem; the content
 hash is a hash of the canonical JSON, so it changes whenever any measured number does.
@@ -29,7 +30,6 @@ import numpy as np
 from nas._errors import NasError
 from nas.arch import Arch
 from nas.blocks import KINDS, Block, arch_to_blocks
-from nas.latency._approx import nearest_estimate
 from nas.latency._calibration import (
     FEATURES,
     NEUTRAL,
@@ -40,6 +40,7 @@ from nas.latency._calibration import (
     network_level,
 )
 from nas.latency._entry import Entry, Prediction
+from nas.latency._kernels import KernelModel, fit_kernel_model
 from nas.space import SearchSpace, get_space
 
 FORMAT = "hwnas-latency-table"
@@ -57,8 +58,10 @@ class LatencyTable:
     """Block key -> latency entry, with the device it was measured on and an optional calibration.
 
     Build one in memory (``LatencyTable(device=...)`` then :meth:`add_entry`) or load one with
-    :func:`nas.latency.load_table`. Queries never guess: a missing key raises :class:`NasError`
-    naming the table and the key unless ``approximate=True`` is passed.
+    :func:`nas.latency.load_table`. Measured keys are exact. A key the table lacks raises
+    :class:`NasError` naming the table, the key and the fix unless ``approximate=True`` is
+    passed; then the table's kernel model (:attr:`kernels`) prices it and the prediction lists it
+    as modelled.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class LatencyTable:
         space_files: Mapping[str, str] | None = None,
         path: str | Path | None = None,
         table_id: str | None = None,
+        kernel_model: KernelModel | None = None,
     ) -> None:
         self._entries: dict[str, Entry] = {}
         self.device: dict[str, Any] = dict(device or {})
@@ -89,6 +93,7 @@ class LatencyTable:
         self.space_files: dict[str, str] = dict(space_files or {})
         self.path = str(path) if path is not None else None
         self.id = table_id or (Path(path).stem if path is not None else "unsaved")
+        self.kernel_model = kernel_model
         self._invalidate()
         for key, entry in (entries or {}).items():
             self.add_entry(key, entry)
@@ -129,6 +134,11 @@ class LatencyTable:
         self.calibration = calibration
         self._invalidate()
 
+    def set_kernel_model(self, model: KernelModel | None) -> None:
+        """Store a kernel model in the table (``None``: fit one from the entries when needed)."""
+        self.kernel_model = model
+        self._invalidate()
+
     def _invalidate(self) -> None:
         self._rows: np.ndarray | None = None
         self._index: dict[str, int] = {}
@@ -136,8 +146,10 @@ class LatencyTable:
         self._bindex: dict[Block, int] = {}
         self._body_hash: str | None = None
         self._lowered: dict[tuple[Arch, int, int], tuple[np.ndarray, tuple[str, ...]]] = {}
-        self._approx: dict[str, tuple[float, str]] = {}
+        self._approx: dict[str, float] = {}
         self._key_extra: dict[int, np.ndarray] = {}
+        self._fitted: KernelModel | None = None
+        self._fit_error: str | None = None
 
     # -- read side ---------------------------------------------------------------------------
     @property
@@ -204,10 +216,14 @@ class LatencyTable:
         }
 
     def _body(self) -> dict[str, Any]:
-        return {
+        body = {
             "entries": {k: self._entries[k].to_dict() for k in sorted(self._entries)},
             "calibration": self.calibration.to_dict() if self.calibration else None,
         }
+        # only when stored, so tables without one keep the content hash they always had
+        if self.kernel_model is not None:
+            body["kernel_model"] = self.kernel_model.to_dict()
+        return body
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (see the module docstring)."""
@@ -256,6 +272,62 @@ class LatencyTable:
             "source": self.source,
         }
 
+    # -- kernel model ------------------------------------------------------------------------
+    @property
+    def kernels(self) -> KernelModel | None:
+        """The model that prices keys the table lacks: the stored one, else one fitted from the
+        entries on first use (``None`` when the entries are too few to fit one)."""
+        if self.kernel_model is not None:
+            return self.kernel_model
+        if self._fitted is None and self._fit_error is None:
+            blocks = [Block.parse(k) for k in sorted(self._entries)]
+            ms = [self._entries[b.key].value(self.statistic) for b in blocks]
+            try:
+                self._fitted = fit_kernel_model(blocks, ms, sources=[f"{len(blocks)} entries of "
+                                                                     f"{self.id}"])
+            except NasError as exc:
+                self._fit_error = str(exc)
+        return self._fitted
+
+    def kernel_summary(self) -> dict[str, Any] | None:
+        """The kernel model's family, held-out error on the table's keys and sources (for
+        ``nas lut list``); ``None`` without one."""
+        km = self.kernels
+        if km is None:
+            return None
+        held = km.held_out.get(km.family, {})
+        return {"family": km.family, "stored": self.kernel_model is not None,
+                "held_out_mape_pct": held.get("mape_pct"), "held_out_wape_pct": held.get("wape_pct"),
+                "held_out_within10": held.get("within10"),
+                "held_out_n": held.get("n"), "sources": km.sources}
+
+    def why_not(self, block: Block) -> str | None:
+        """Why neither the entries nor the kernel model can price ``block`` (``None``: they can)."""
+        if block.key in self._entries:
+            return None
+        km = self.kernels
+        if km is None:
+            return f"the table has no kernel model ({self._fit_error})"
+        return km.why_not(block)
+
+    def _fix_hint(self) -> str:
+        """What would let the table price a key it cannot: measure it where it was measured."""
+        method = str(self.measurement.get("method", ""))
+        if method == "imported" or self.device_type not in ("cpu", "unknown"):
+            return ("measure the block on the device (`nas lut kit` writes the ONNX blocks and a "
+                    "runner) and merge the results (`nas lut import-kit`)")
+        if method == "fit":
+            return "refit the table from whole-network timings that include such blocks"
+        return "build the block on this table's machine with `nas lut build`"
+
+    def _modelled_ms(self, b: Block, context: str) -> float:
+        km = self.kernels
+        reason = self.why_not(b)
+        if km is None or reason is not None:
+            raise NasError(f"{self.where} cannot price block {b.key}{context}: {reason}; "
+                           f"{self._fix_hint()}")
+        return km.predict(b, self.where)
+
     # -- spaces ------------------------------------------------------------------------------
     def space(self, name: str) -> SearchSpace:
         """A space the table names; falls back to the space file recorded at build time."""
@@ -291,32 +363,35 @@ class LatencyTable:
                           else np.zeros((0, len(NEUTRAL))))
         return self._rows
 
-    def _row_index(self, blocks: Sequence[Block], approximate: bool
+    def _row_index(self, blocks: Sequence[Block], approximate: bool, context: str = ""
                    ) -> tuple[np.ndarray, tuple[str, ...]]:
-        """Row indices of ``blocks`` in the feature matrix; approximated keys get appended rows."""
+        """Row indices of ``blocks`` in the feature matrix; modelled keys get appended rows."""
         rows = self._matrix()
         idx = []
-        approximated: list[str] = []
+        modelled: list[str] = []
         for b in blocks:
             i = self._bindex.get(b)
             if i is None or (self._approx and b.key in self._approx):
                 if not approximate:
-                    raise NasError(f"{self.where} has no entry for block {b.key}; build it with "
-                                   f"`nas lut build`, or pass approximate=True (--approximate)")
+                    can = self.why_not(b)
+                    hint = (f"pass approximate=True (--approximate) to price it with the "
+                            f"table's kernel model, or {self._fix_hint()}" if can is None else
+                            f"the kernel model cannot price it either: {can}; "
+                            f"{self._fix_hint()}")
+                    raise NasError(f"{self.where} has no measured entry for block {b.key}"
+                                   f"{context}; {hint}")
                 if b.key not in self._approx:
-                    entries = {Block.parse(k): e for k, e in self._entries.items()}
-                    self._approx[b.key] = nearest_estimate(b, entries, self.where,
-                                                           self.statistic)
+                    self._approx[b.key] = self._modelled_ms(b, context)
                     self._index[b.key] = self._bindex[b] = len(rows)
                     self._keys.append(b.key)
-                    row = key_features(b, self._approx[b.key][0], batch=self.batch,
+                    row = key_features(b, self._approx[b.key], batch=self.batch,
                                        dtype=self.dtype)
                     rows = np.vstack([rows, row])
                     self._rows = rows
                 i = self._index[b.key]
-                approximated.append(b.key)
+                modelled.append(b.key)
             idx.append(i)
-        return np.asarray(idx, dtype=np.intp), tuple(dict.fromkeys(approximated))
+        return np.asarray(idx, dtype=np.intp), tuple(dict.fromkeys(modelled))
 
     def _lower(self, arch: Arch, classes: int, in_channels: int, approximate: bool
                ) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -325,10 +400,13 @@ class LatencyTable:
         if hit is not None and (approximate or not hit[1]):
             return hit
         if self.spaces and arch.space not in self.spaces and not approximate:
-            raise NasError(f"{self.where} covers spaces {self.spaces}, not {arch.space!r}")
+            raise NasError(f"{self.where} measured spaces {self.spaces}, not {arch.space!r}; "
+                           "pass approximate=True (--approximate) to price it with the table's "
+                           "kernel model (`nas lut list` shows which spaces it covers)")
         blocks = arch_to_blocks(arch, self.space(arch.space), classes=classes,
                                 in_channels=in_channels)
-        out = self._row_index(blocks, approximate)
+        out = self._row_index(blocks, approximate, f" (space {arch.space}, width "
+                                                   f"{arch.width:g}, resolution {arch.resolution})")
         if len(self._lowered) >= _LOWER_CACHE_MAX:
             self._lowered.clear()
         self._lowered[cache_key] = out
@@ -344,12 +422,12 @@ class LatencyTable:
         if not scales:
             return np.zeros(len(rows))
         extra = self._key_extra.get(resolution)
-        if extra is None or len(extra) != len(rows):  # rows appended for approximated keys
+        if extra is None or len(extra) != len(rows):  # rows appended for modelled keys
             g = np.array([scales.get(k, 0.0) for k in self._keys])
             extra = self._key_extra[resolution] = _isolated_ms(rows) * g
         return extra
 
-    def _predict_rows(self, idx: np.ndarray, resolution: int, approximated: Sequence[str],
+    def _predict_rows(self, idx: np.ndarray, resolution: int, modelled: Sequence[str],
                       keys: Sequence[str]) -> Prediction:
         rows = self._matrix()[idx]
         coef = self._coef(resolution)
@@ -360,7 +438,7 @@ class LatencyTable:
         return Prediction(
             latency_ms=float(per_block.sum() + overhead),
             blocks=list(zip(keys, per_block.tolist(), strict=True)),
-            approximated=list(approximated),
+            modelled=list(modelled),
             raw_sum_ms=float(rows[:, :n_kinds].sum()),
             overhead_ms=overhead,
             calibrated=self.calibration is not None,
@@ -370,12 +448,17 @@ class LatencyTable:
                 approximate: bool = False) -> Prediction:
         """Predicted latency of ``arch`` (one forward pass of the table's batch), calibrated.
 
+        Args:
+            approximate: price keys the table lacks with its kernel model (listed in
+                :attr:`Prediction.modelled`) instead of failing.
+
         Raises:
-            NasError: a block key is missing (naming table and key) and ``approximate`` is False.
+            NasError: a block key is missing (naming table, key, space, width, resolution and
+                the fix) and ``approximate`` is False, or the kernel model cannot price it.
         """
-        idx, approximated = self._lower(arch, classes, in_channels, approximate)
+        idx, modelled = self._lower(arch, classes, in_channels, approximate)
         keys = [self._keys[i] for i in idx.tolist()]
-        return self._predict_rows(idx, arch.resolution, approximated, keys)
+        return self._predict_rows(idx, arch.resolution, modelled, keys)
 
     def predict_blocks(self, blocks: Sequence[Block], *, approximate: bool = False) -> float:
         """Calibrated ms of a block list (the first block's input side picks the calibration)."""

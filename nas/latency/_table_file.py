@@ -13,11 +13,13 @@ from nas._errors import NasError
 from nas.blocks import Block
 from nas.latency._calibration import Calibration
 from nas.latency._entry import Entry
+from nas.latency._kernels import KernelModel
 from nas.latency._table import FORMAT, SCHEMA_VERSION, LatencyTable
 
 # The fields a table file may hold: any other is refused, so that a misspelt one is not dropped.
 _TOP_FIELDS = ("format", "schema_version", "device", "measurement", "spaces", "resolutions",
-               "configs", "source", "citation", "notes", "space_files", "entries", "calibration")
+               "configs", "source", "citation", "notes", "space_files", "entries", "calibration",
+               "kernel_model")
 
 
 def table_from_dict(data: Any, *, path: str | Path | None = None, table_id: str | None = None
@@ -58,6 +60,9 @@ def table_from_dict(data: Any, *, path: str | Path | None = None, table_id: str 
     cal_raw = data.get("calibration")
     calibration = (Calibration.from_dict(cal_raw, f"{where}: calibration")
                    if cal_raw is not None else None)
+    km_raw = data.get("kernel_model")
+    kernel_model = (KernelModel.from_dict(km_raw, f"{where}: kernel_model")
+                    if km_raw is not None else None)
     for fld in ("source", "citation"):
         if data.get(fld) is not None and not isinstance(data[fld], str):
             raise NasError(f"{where}: field {fld!r} must be a string or null")
@@ -75,6 +80,7 @@ def table_from_dict(data: Any, *, path: str | Path | None = None, table_id: str 
         space_files=data.get("space_files", {}),
         path=path,
         table_id=table_id,
+        kernel_model=kernel_model,
     )
 
 

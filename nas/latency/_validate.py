@@ -203,7 +203,7 @@ def score_networks(table: LatencyTable, items: Sequence[NetItem], measured: Sequ
                      "naive_sum": accuracy(naive[res == r], meas[res == r]),
                      "baseline_flops": accuracy(flops[res == r], meas[res == r])}
             for r in sorted(set(res.tolist()))},
-        "approximated_keys": sorted({k for p in preds for k in p.approximated}),
+        "modelled_keys": sorted({k for p in preds for k in p.modelled}),
     }
     return out, pred, naive, flops, macs
 

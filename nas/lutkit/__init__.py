@@ -13,6 +13,7 @@ from nas.lutkit._features import block_features, block_group
 from nas.lutkit._fit import FIT_MODELS, LOSSES, FitOptions, FitResult, fit_table
 from nas.lutkit._import import IMPORT_FORMATS, import_table, parse_assumption
 from nas.lutkit._import_kit import import_kit_results, read_results
+from nas.lutkit._kernels import NNMETER_PHONES, fit_table_kernels, nnmeter_blocks
 from nas.lutkit._kit import read_manifest, write_kit
 from nas.lutkit._mapping import Candidate, ImportReport, SourceRecord, SpaceIndex, Stats
 from nas.lutkit._measurements import (
@@ -32,6 +33,7 @@ __all__ = [
     "IMPORT_FORMATS",
     "LOSSES",
     "MEASUREMENT_FORMATS",
+    "NNMETER_PHONES",
     "SOURCES",
     "Candidate",
     "FitOptions",
@@ -47,9 +49,11 @@ __all__ = [
     "evaluate",
     "fbnet_arch",
     "fit_table",
+    "fit_table_kernels",
     "import_kit_results",
     "import_table",
     "layer_op_baseline",
+    "nnmeter_blocks",
     "ofa_arch",
     "parse_assumption",
     "read_manifest",

@@ -70,4 +70,4 @@ def _check_covered(table: LatencyTable, meas: Measurements, rows: np.ndarray) ->
         if gap:
             raise NasError(f"{meas.path}: row {int(i) + 2}: its network holds block {gap[0]}, "
                            f"which table {table.id!r} has no entry for; --approximate answers it "
-                           "from the nearest measured block of the same structure")
+                           "with the table's kernel model (listed as modelled)")
