@@ -22,6 +22,7 @@ from nas.search import (
     ZeroCostConfig,
     check_config,
     load_config,
+    run_search,
 )
 
 BASE: dict[str, Any] = {"space": "mobilenet_v3", "objectives": ["accuracy", "macs"],
@@ -204,13 +205,31 @@ def test_check_config_errors_name_the_field(env: Path, changes: dict[str, Any], 
         check_config(SearchConfig.from_dict(config_dict(env, **changes)))
 
 
-def test_table_that_does_not_cover_the_resolution_is_named_with_a_missing_key(env: Path) -> None:
-    cfg = SearchConfig.from_dict(config_dict(env, resolutions=[24]))
+def test_a_resolution_the_table_did_not_measure_is_priced_by_its_kernel_model(env: Path, tmp_path: Path) -> None:
+    cfg = SearchConfig.from_dict(config_dict(env, resolutions=[24], objectives=[LAT, "macs"], evaluator=None,
+                                             n_trials=4))
+    problem = check_config(cfg)
+    n_modelled, n_keys = problem.modelled[TABLE]
+    assert 0 < n_modelled <= n_keys
+    import numpy as np
+    arch = problem.space.sample(np.random.default_rng(0))
+    assert problem.cheap_scores(arch)[LAT] > 0
+    assert problem.table_info()[0]["modelled_keys"] == f"{n_modelled} of {n_keys}"
+    assert not check_config(SearchConfig.from_dict(config_dict(env))).modelled  # all measured at 16 px
+    run_search(cfg, tmp_path / "run", progress=False, report=False)
+    log = (tmp_path / "run" / "search.log").read_text()
+    assert (f"latency table {TABLE}: {n_modelled} of the {n_keys} block keys this space can produce are not "
+            "measured; their latency comes from the table's kernel model") in log
+
+
+def test_a_table_that_cannot_price_the_space_is_named_with_a_key_and_the_reason(env: Path) -> None:
+    cfg = SearchConfig.from_dict(config_dict(env, resolutions=[128]))  # 8x the side it was measured at
     with pytest.raises(NasError) as err:
         check_config(cfg)
     text = str(err.value)
-    assert text.startswith("objectives[1]:") and TABLE in text and "resolution 24" in text
-    assert "missing" in text and "hw=24" in text  # a concrete block key at 24x24 input
+    assert text.startswith("objectives[1]:") and TABLE in text and "resolution 128" in text
+    assert "not measured" in text and "hw=128" in text  # a concrete block key at 128x128 input
+    assert "larger than the kernel model can price" in text and "nas lut build" in text
 
 
 def test_zero_cost_config_accepts_a_single_proxy_name() -> None:

@@ -2,15 +2,17 @@
 
 :func:`check_config` is where a config meets the world: the space must exist and contain the
 configured resolutions and widths, the dataset must be one we can read, and every latency table
-must exist and cover every block the (restricted) space can produce at each resolution, so a
-search never stops halfway on a missing key. Cheap scores (:meth:`Problem.cheap_scores`) come from
-here, on the driver, before any candidate is dispatched for training.
+must exist and price every block the (restricted) space can produce at each resolution, so a
+search never stops halfway on a missing key: by a measured entry, or else by the table's kernel
+model (such tables are listed in :attr:`Problem.modelled`, and the run says so). Cheap scores
+(:meth:`Problem.cheap_scores`) come from here, on the driver, before any candidate is dispatched
+for training.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from nas._errors import NasError
@@ -57,6 +59,9 @@ class Problem:
     classes: int
     in_channels: int
     tables: dict[str, LatencyTable]
+    # table id -> (block keys of the space it prices with its kernel model, all keys), for the
+    # tables that lack measured entries for some of the space: their latencies are modelled there.
+    modelled: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     def cheap_scores(self, arch: Arch) -> dict[str, float]:
         """MACs, params, peak memory and each table's latency: no model is built."""
@@ -74,7 +79,8 @@ class Problem:
             table_id = latency_table_id(metric)
             if table_id is not None and archs:
                 latency = self.tables[table_id].predict_many(archs, classes=self.classes,
-                                                             in_channels=self.in_channels)
+                                                             in_channels=self.in_channels,
+                                                             approximate=table_id in self.modelled)
                 for s, ms in zip(scores, latency.tolist(), strict=True):
                     s[metric] = float(ms)
         return scores
@@ -86,7 +92,8 @@ class Problem:
     def table_info(self) -> list[dict[str, str]]:
         """Id, content hash and device of each table (for ``run.json``)."""
         return [{"id": tid, "content_hash": t.content_hash,
-                 "device": str(t.device.get("name", "unknown")), "path": str(t.path)}
+                 "device": str(t.device.get("name", "unknown")), "path": str(t.path),
+                 **({"modelled_keys": "{} of {}".format(*self.modelled[tid])} if tid in self.modelled else {})}
                 for tid, t in self.tables.items()]
 
     def changed_tables(self, recorded: Mapping[str, str]) -> list[dict[str, str]]:
@@ -108,19 +115,28 @@ def _field_of_table(config: SearchConfig, table_id: str) -> str:
 
 
 def _check_coverage(config: SearchConfig, space: SearchSpace, table_id: str, table: LatencyTable,
-                    classes: int, in_channels: int) -> None:
+                    classes: int, in_channels: int) -> tuple[int, int]:
+    """(block keys of the space the table lacks and prices with its kernel model, all keys);
+    raises when the table can price neither way some block the space can produce."""
     from nas.latency import enumerate_blocks
 
+    modelled = total = 0
     for res in space.resolutions if not space.scales else sorted({s.resolution for s in space.scales}):
         blocks = enumerate_blocks(space, resolutions=[res], widths=space.widths, classes=classes,
                                   in_channels=in_channels)
         missing = table.missing(blocks)
-        if missing:
-            raise NasError(
-                f"{_field_of_table(config, table_id)}: latency table {table_id!r} does not cover "
-                f"space {space.name} at resolution {res} (classes {classes}, in_channels "
-                f"{in_channels}): {len(missing)} of {len(blocks)} block keys missing, e.g. "
-                f"{missing[0].key}; build them with `nas lut build` or pick another table")
+        total += len(blocks)
+        modelled += len(missing)
+        for b in missing:
+            reason = table.why_not(b)
+            if reason is not None:
+                raise NasError(
+                    f"{_field_of_table(config, table_id)}: latency table {table_id!r} cannot price "
+                    f"space {space.name} at resolution {res} (classes {classes}, in_channels "
+                    f"{in_channels}): {len(missing)} of {len(blocks)} block keys are not measured, and "
+                    f"its kernel model cannot price e.g. {b.key}: {reason}; measure them (`nas lut "
+                    f"build` on a CPU, `nas lut kit` on a device) or pick another table")
+    return modelled, total
 
 
 def _check_supernet(config: SearchConfig, space: SearchSpace) -> None:
@@ -157,6 +173,7 @@ def check_config(config: SearchConfig) -> Problem:
     classes, in_channels = dataset_shape(config.dataset)
     _check_supernet(config, space)
     tables: dict[str, LatencyTable] = {}
+    modelled: dict[str, tuple[int, int]] = {}
     if config.table_ids:
         from nas.latency import load_table
 
@@ -165,5 +182,8 @@ def check_config(config: SearchConfig) -> Problem:
                 tables[table_id] = load_table(table_id)
             except NasError as exc:
                 raise NasError(f"{_field_of_table(config, table_id)}: {exc}") from None
-            _check_coverage(config, space, table_id, tables[table_id], classes, in_channels)
-    return Problem(config, space, classes, in_channels, tables)
+            n_modelled, n_keys = _check_coverage(config, space, table_id, tables[table_id], classes,
+                                                 in_channels)
+            if n_modelled:
+                modelled[table_id] = (n_modelled, n_keys)
+    return Problem(config, space, classes, in_channels, tables, modelled)

@@ -105,6 +105,11 @@ def run_search(
         evaluator = AccuracyEvaluator(config.evaluator, dataset=config.dataset, space=config.space)
     shared = config.storage is not None  # other drivers may work on the study too
     with driver_lock(run_path), _run_log(run_path):
+        for table_id, (n_modelled, n_keys) in problem.modelled.items():
+            wape = (problem.tables[table_id].kernel_summary() or {}).get("held_out_wape_pct")
+            held = "" if wape is None else f" (held-out error {wape:.1f}% WAPE on measured keys)"
+            _log.warning(f"latency table {table_id}: {n_modelled} of the {n_keys} block keys this space can "
+                         f"produce are not measured; their latency comes from the table's kernel model{held}")
         halving = getattr(config.evaluator, "halving", None) is not None
         workers_read_study = halving and executor is not None and not executor.in_process
         study, url, joined = open_study(problem, run_path, resume=resume, workers_read_study=workers_read_study)
