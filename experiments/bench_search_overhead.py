@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,23 +43,30 @@ n_trials: {trials}
 """
 
 
+def _timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one child process (its own, not the largest so far)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return wall, usage.ru_maxrss / 1024
+
+
 def run_hwnas(sampler: str, trials: int, root: Path) -> dict[str, float]:
     """Wall time and peak memory of ``nas search`` (a child process) and of ``nas report``."""
     cfg = root / f"{sampler}_{trials}.yaml"
     cfg.write_text(CONFIG.format(sampler=sampler, trials=trials))
     run_dir = root / f"run_{sampler}_{trials}"
     nas = [sys.executable, "-m", "nas"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    subprocess.run([*nas, "search", str(cfg), "--run-dir", str(run_dir), "--no-progress"], check=True,
-                   stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    subprocess.run([*nas, "report", str(run_dir)], check=True, stdout=subprocess.DEVNULL)
-    report = time.perf_counter() - t0
+    wall, peak = _timed([*nas, "search", str(cfg), "--run-dir", str(run_dir), "--no-progress"])
+    report, report_peak = _timed([*nas, "report", str(run_dir)])
+    journal_mb = (run_dir / "study.journal").stat().st_size / 1e6
+    shutil.rmtree(run_dir)
     return {"wall_s": wall, "ms_per_trial": wall / trials * 1e3, "report_s": report,
-            "peak_rss_mb": max(before, peak) / 1024}
+            "peak_rss_mb": peak, "report_rss_mb": report_peak, "journal_mb": journal_mb}
 
 
 def run_optuna(sampler: str, trials: int, storage: str | None) -> float:
@@ -93,10 +100,14 @@ def main() -> int:
     parser.add_argument("--optuna-storages", nargs="+", default=["memory", "journal", "sqlite"],
                         help="plain-Optuna storages (the journal and SQLite for the first sampler at the "
                              "smallest trial count only)")
+    parser.add_argument("--scale-trials", type=int, default=100_000,
+                        help="one random-sampler search of this many trials (0: none), for the wall time "
+                             "of the search and of `nas report`, and memory per trial against 10,000")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     rows = []
+    runs: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for sampler in args.samplers:
@@ -109,11 +120,25 @@ def main() -> int:
                     if name != "memory" and (trials != min(args.trials) or sampler != args.samplers[0]):
                         continue  # an fsync per write: minutes per thousand trials here
                     plain[name] = run_optuna(sampler, trials, _storages(root, f"{sampler}{trials}")[name])
+                runs[(sampler, trials)] = h
                 rows.append(f"| {sampler} | {trials:,} | **{h['ms_per_trial']:.2f}** | {h['wall_s']:.1f} | "
                             f"{h['report_s']:.1f} | {h['peak_rss_mb']:.0f} | "
                             + " | ".join(f"{plain[n]:.2f}" if n in plain else "—" for n in args.optuna_storages)
                             + " |")
                 print(rows[-1], flush=True)
+        scale = ""
+        if args.scale_trials:
+            big = run_hwnas("random", args.scale_trials, root)
+            small = runs.get(("random", 10_000)) or run_hwnas("random", 10_000, root)
+            per_trial_kb = (big["peak_rss_mb"] - small["peak_rss_mb"]) * 1024 / (args.scale_trials - 10_000)
+            scale = (f"\n\nAt scale, random sampler, {args.scale_trials:,} trials: search {big['wall_s']:.0f} s "
+                     f"(**{big['ms_per_trial']:.2f} ms/trial** end to end), `nas report` **{big['report_s']:.1f} s** "
+                     f"(peak RSS {big['report_rss_mb']:.0f} MB), search peak RSS {big['peak_rss_mb']:.0f} MB, "
+                     f"study.journal {big['journal_mb']:.0f} MB. Memory per trial: {per_trial_kb:.1f} KB "
+                     f"(peak RSS growth from 10,000 to {args.scale_trials:,} trials per added trial: the study is "
+                     f"held in memory for the sampler, ~{big['journal_mb'] * 1e3 / args.scale_trials:.1f} KB "
+                     f"per trial as a journal line).")
+            print(scale, flush=True)
     body = (
         f"Optuna {optuna.__version__}. hwnas: `nas search` end to end in a fresh process (start-up, "
         "search, trials.csv, pareto.csv, plots, report.html) on a table-only problem (mobilenet_v3 at "
@@ -124,7 +149,7 @@ def main() -> int:
         f"{load:.1f} (above ~0.5 other jobs shared the cores and every figure is inflated).\n\n"
         "| sampler | trials | hwnas ms/trial | hwnas wall (s) | `nas report` (s) | peak RSS (MB) | "
         + " | ".join(f"Optuna {n} ms/trial" for n in args.optuna_storages) + " |\n"
-        "|---|---|---|---|---|---|" + "---|" * len(args.optuna_storages) + "\n" + "\n".join(rows))
+        "|---|---|---|---|---|---|" + "---|" * len(args.optuna_storages) + "\n" + "\n".join(rows) + scale)
     if not args.no_write:
         write_section(SECTION, "Search overhead per trial (hwnas end to end vs plain Optuna)", body)
     print(body)
