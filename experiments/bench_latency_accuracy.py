@@ -300,7 +300,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         from _results import write_section
 
         body = render(results, count, args.plan, args.measured, args.noise_free)
-        write_section(args.section, "Latency accuracy on fresh networks "
+        spaces = ", ".join(sorted({s for t in tables for s in t.spaces}))
+        write_section(args.section, f"Latency accuracy on fresh networks, {spaces} "
                       "(`experiments/bench_latency_accuracy.py`)",
                       body + (f"\n\n{args.note}" if args.note else ""))
     return data

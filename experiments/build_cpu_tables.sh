@@ -10,6 +10,8 @@
 #   QUICK=1 experiments/build_cpu_tables.sh    # fewer rounds/networks (provisional tables)
 #   RESUME=1 experiments/build_cpu_tables.sh   # continue an interrupted rebuild
 #   HOST=NAME experiments/build_cpu_tables.sh  # this machine's variant: latency_tables/hosts/NAME/
+#   SPACES="mnasnet efficientnet" SECTION=latency_accuracy_mnasnet_efficientnet experiments/build_cpu_tables.sh
+#                                              # other spaces, scored in their own RESULTS.md section
 #
 # Tables are measured into $WORK (default build/latency_tables/, git-ignored) and copied to
 # latency_tables/ when done (the default tables, which every machine without a variant of its
@@ -33,11 +35,13 @@ VAL_N=${VAL_N:-50}
 VAL_RUNS=${VAL_RUNS:-5}
 VAL_SEED=${VAL_SEED:-1}
 STAT=${STAT:-min}
+SPACES=${SPACES:-mobilenet_v3 mobilenet_v2}
+SECTION=${SECTION:-latency_accuracy}
 if [ "${QUICK:-0}" = 1 ]; then ROUNDS=3; CAL_N=20; VAL_N=${VAL_N_QUICK:-10}; VAL_RUNS=2; fi
 DEST=latency_tables${HOST:+/hosts/$HOST}
 mkdir -p "$WORK" "$DEST"
 start=$(date +%s)
-for space in mobilenet_v3 mobilenet_v2; do
+for space in $SPACES; do
   for backend in torch onnxruntime; do
     id="cpu_${backend}_${space}"
     out="$WORK/$id.json"
@@ -54,7 +58,8 @@ for space in mobilenet_v3 mobilenet_v2; do
     echo "$id: built and calibrated in $(( $(date +%s) - t0 )) s"
   done
 done
-IDS=(cpu_onnxruntime_mobilenet_v3 cpu_torch_mobilenet_v3 cpu_torch_mobilenet_v2 cpu_onnxruntime_mobilenet_v2)
+IDS=()
+for space in $SPACES; do IDS+=("cpu_onnxruntime_$space" "cpu_torch_$space"); done
 for k in $(seq 1 "$VAL_RUNS"); do
   for id in "${IDS[@]}"; do
     nas lut validate "$DEST/$id.json" --seed "$VAL_SEED" --n "$VAL_N" --out "$WORK/validation/run$k" \
@@ -62,5 +67,5 @@ for k in $(seq 1 "$VAL_RUNS"); do
   done
 done
 python experiments/bench_latency_accuracy.py --tables $(printf "$DEST/%s.json " "${IDS[@]}") \
-  --runs "$WORK"/validation/run*/validate_*.csv
+  --runs $(for id in "${IDS[@]}"; do ls "$WORK"/validation/run*/validate_"$id"*.csv; done) --section "$SECTION"
 echo "total: $(( $(date +%s) - start )) s"

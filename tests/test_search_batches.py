@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from _search_env import LAT, TABLE, config, make_env
 
-from nas.search import SAMPLERS, check_config, load_run, register_sampler, run_search
-from nas.search._config import SamplerConfig
-from nas.search._samplers import BATCH_ROOMS, batch_room
+from nas.search import SAMPLERS, SamplerConfig, batch_room, check_config, load_run, register_sampler, run_search
+from nas.search._samplers import BATCH_ROOMS
 
 
 @pytest.fixture(scope="module")

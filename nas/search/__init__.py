@@ -44,7 +44,7 @@ from nas.search._problem import Problem, check_config
 from nas.search._report import pareto_table, write_results
 from nas.search._results import Run, SnapshotRun, TrialRecord, load_run
 from nas.search._runner import LOG_FILE, default_run_dir, run_search
-from nas.search._samplers import SAMPLERS, make_sampler, register_sampler
+from nas.search._samplers import SAMPLERS, batch_room, make_sampler, register_sampler
 from nas.search._storage import open_storage
 from nas.search._study import driver_tag, open_study
 
@@ -81,6 +81,7 @@ __all__ = [
     "TrainConfig",
     "TrialRecord",
     "ZeroCostConfig",
+    "batch_room",
     "check_config",
     "dataset_shape",
     "default_run_dir",
