@@ -14,8 +14,8 @@ sums over its kernels (:func:`nas.blocks.block_ops`), so the coefficients are fi
 The family (which columns, and whether the fit weighs absolute or relative error) is chosen by
 k-fold held-out error on the measured keys, and that error is kept with the model so that
 ``nas lut list`` can report it. A block is priced only when each of its kernels is of a group the
-model was fitted on and within twice the channel and side range of the fitted kernels
-(:meth:`KernelModel.why_not`): extrapolating further is guessing.
+model was fitted on and within :data:`RANGE_SLACK` times the work and side of the largest fitted
+kernel of its group (:meth:`KernelModel.why_not`): extrapolating further is guessing.
 
 The model is plain JSON (the table file's ``kernel_model`` field): coefficients per feature name,
 a device scale, and the ranges.
