@@ -48,7 +48,7 @@ def test_a_line_per_trial_when_stderr_is_not_a_terminal(env: Path, tmp_path: Pat
 @pytest.mark.slow
 def test_sigterm_is_an_interrupt_that_names_resume(env: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "term.yaml"
-    cfg.write_text(yaml.safe_dump(config_dict(env, name="term", objectives=["accuracy", "macs"], n_trials=6,
+    cfg.write_text(yaml.safe_dump(config_dict(env, name="term", objectives=["accuracy", "macs"], n_trials=40,
                                               evaluator=dict(FAST_TRAIN, epochs=12))))
     run_dir = tmp_path / "run"
     proc = search(cfg, run_dir)

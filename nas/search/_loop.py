@@ -80,9 +80,10 @@ def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Exe
     started = time.monotonic()
     first_done = done
 
-    def show(cand: Candidate) -> None:
+    def show(cand: Candidate, count: int | None = None) -> None:
+        """``count``: trials done when ``cand`` was told (default: now; a batch is told at once)."""
         nonlocal done
-        done = driver.counted_trials()
+        done = driver.counted_trials() if count is None else count
         line = describe(cand, driver)
         _log.info(line)
         if lines:
@@ -119,10 +120,13 @@ def search_loop(driver: SearchDriver, evaluator: Evaluator | None, executor: Exe
         while True:
             # Slots count trials, not evaluations, so shared candidates cannot make this ask forever.
             while outstanding() < executor.slots and budget_left():
-                for cand in driver.ask_many(batch()):
+                cands = driver.ask_many(batch())
+                count = driver.counted_trials() - sum(not c.needs_eval for c in cands)
+                for cand in cands:
                     asked += 1
                     if not cand.needs_eval:  # broke a constraint, was cached, or needs no accuracy: told
-                        show(cand)
+                        count += 1
+                        show(cand, count)
                         continue
                     leader = evaluating.get(cand.arch.hash)
                     if leader is not None:
