@@ -26,7 +26,14 @@ def _search(cfg: Path, run_dir: Path, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-m", "nas", "search", str(cfg), "--run-dir",
                              str(run_dir), "--no-progress", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    # A child inherits an ignored SIGINT, and Python then never raises KeyboardInterrupt: after the
+    # Ray tests this pytest process may ignore it, so the child would run on through a Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _config(tmp_path: Path, **extra: object) -> Path:
