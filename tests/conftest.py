@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from _search_env import make_env
 from _tiny_lut import TINY_SPACE, build_tiny_table
 
 # Two cores in CI: one intra-op thread per test process avoids oversubscription when tests
@@ -33,6 +35,16 @@ def tiny_lut_table(tiny_lut_space: Path, tmp_path_factory: pytest.TempPathFactor
     Shared by every latency test module; tests that change a table change a copy.
     """
     return build_tiny_table(tiny_lut_space, tmp_path_factory.mktemp("tables") / "tiny_torch.json")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The search tests' tiny space and a real latency table of it (``tests/_search_env.py``),
+    found through $HWNAS_TABLE_PATH; one per test module."""
+    root = tmp_path_factory.mktemp("searchenv")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
+        yield make_env(root)
 
 
 @pytest.fixture(scope="session")

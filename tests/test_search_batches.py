@@ -8,18 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _search_env import LAT, TABLE, config, make_env
+from _search_env import LAT, TABLE, config
 
 from nas.search import SAMPLERS, SamplerConfig, batch_room, check_config, load_run, register_sampler, run_search
 from nas.search._samplers import BATCH_ROOMS
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("batchenv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
-        yield make_env(root)
 
 
 @pytest.fixture

@@ -9,22 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from _search_env import FAST_TRAIN, LAT, config_dict, make_env
+from _search_env import FAST_TRAIN, LAT, config_dict
 
 from nas.search import load_run
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("clienv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
-        yield make_env(root)
 
 
 def search(cfg: Path, run_dir: Path, *extra: str) -> subprocess.Popen[str]:

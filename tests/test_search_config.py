@@ -4,13 +4,12 @@ and the load-time checks of spaces, datasets and latency tables."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from _search_env import LAT, TABLE, config_dict, make_env
+from _search_env import LAT, TABLE, config_dict
 
 from nas._errors import NasError
 from nas.search import (
@@ -27,14 +26,6 @@ from nas.search import (
 
 BASE: dict[str, Any] = {"space": "mobilenet_v3", "objectives": ["accuracy", "macs"],
                         "n_trials": 3, "evaluator": {"kind": "zero_cost"}}
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("cfgenv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
-        yield make_env(root)
 
 
 def _with(**changes: Any) -> dict[str, Any]:

@@ -3,24 +3,14 @@ journal format, which Optuna (and optuna-dashboard) read as they read any journa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-import pytest
-from _search_env import LAT, config, make_env
+from _search_env import LAT, config
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 
 from nas.search import SearchConfig, load_run, run_search
 from nas.search._journal import DurableMemoryStorage, journal_url, open_journal, read_trials
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("journalenv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
-        yield make_env(root)
 
 
 def table_only(env: Path, n_trials: int = 40) -> SearchConfig:

@@ -6,12 +6,11 @@ axis, and a hypervolume that stays in [0, 1]."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _search_env import LAT, config, hash_score, make_env
+from _search_env import LAT, config, hash_score
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.axes import Axes
@@ -34,14 +33,6 @@ from nas.search._plots import (
     pair_view,
     plot_pairs,
 )
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("reportenv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
-        yield make_env(root)
 
 
 def _median_latency(env: Path) -> float:

@@ -4,25 +4,16 @@ cheap-first constraints, the arch cache, failures, results files, ``nas search``
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from _search_env import LAT, TABLE, config, hash_score, make_env
+from _search_env import LAT, TABLE, config, hash_score
 
 from nas._errors import NasError
 from nas.cli._main import main
 from nas.evaluators import EvalResult
 from nas.search import load_run, run_search
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("runenv")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HWNAS_TABLE_PATH", str(root / "tables"))
-        yield make_env(root)
 
 
 @pytest.fixture(scope="module")
