@@ -123,10 +123,8 @@ class TrainConfig:
 
     def recipe(self) -> Recipe:
         """The shared training recipe (optimizer, schedule, loss) with this config's values."""
-        return Recipe(optimizer=self.optimizer, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
-                      weight_decay=self.weight_decay, schedule=self.schedule,
-                      warmup_epochs=self.warmup_epochs, warmup_start_factor=self.warmup_start_factor,
-                      min_lr=self.min_lr, label_smoothing=self.label_smoothing, grad_clip=self.grad_clip)
+        # Every recipe field is a field of this config under the same name (their defaults differ).
+        return Recipe(**{f.name: getattr(self, f.name) for f in fields(Recipe)})
 
     # -- YAML ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
