@@ -39,16 +39,17 @@ def test_a_line_per_trial_when_stderr_is_not_a_terminal(env: Path, tmp_path: Pat
 @pytest.mark.slow
 def test_sigterm_is_an_interrupt_that_names_resume(env: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "term.yaml"
+    # Each trial trains for seconds, so the signal lands inside a training, not between two.
     cfg.write_text(yaml.safe_dump(config_dict(env, name="term", objectives=["accuracy", "macs"], n_trials=40,
-                                              evaluator=dict(FAST_TRAIN, epochs=12))))
+                                              evaluator=dict(FAST_TRAIN, epochs=200))))
     run_dir = tmp_path / "run"
     proc = search(cfg, run_dir)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if (run_dir / "run.json").is_file() and [t for t in load_run(run_dir).trials() if t.user_attrs.get("trained")]:
+        if (run_dir / "run.json").is_file() and load_run(run_dir).trials(["COMPLETE"]):
             break
         time.sleep(0.05)
-    time.sleep(0.3)  # the next training has started
+    time.sleep(1.0)  # the next training has started and is far from done
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

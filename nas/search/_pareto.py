@@ -115,10 +115,13 @@ def hypervolume_history(losses: np.ndarray, ideal: np.ndarray, nadir: np.ndarray
     box = REFERENCE ** losses.shape[1]
     front = np.zeros((0, losses.shape[1]))
     start = 0
+    best = 0.0
     for k in checkpoints:
         front = np.unique(np.vstack([front, losses[start:k + 1]]), axis=0)  # repeated archs: one point
         front = front[non_dominated(front)]
-        # A point at the ideal fills the box; summing its slabs may land a few ulps above it.
-        out[k:] = min(hypervolume(front, ideal, nadir) / box, 1.0)
+        # Adding points never shrinks the true hypervolume, but summing a new front's slabs may land
+        # a few ulps below the last one (or above the box, when a point sits at the ideal).
+        best = max(best, min(hypervolume(front, ideal, nadir) / box, 1.0))
+        out[k:] = best
         start = k + 1
     return out
