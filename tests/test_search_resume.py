@@ -39,11 +39,11 @@ def _default_sigint() -> None:
 def _config(tmp_path: Path, **extra: object) -> Path:
     (tmp_path / "tiny_search.yaml").write_text(TINY_SPACE)
     cfg = tmp_path / "kill.yaml"
-    # Long enough trainings (12 epochs of 400 images: seconds even on a quiet machine) that the
+    # Long enough trainings (20 epochs of 400 images: 3 s or more even on a quiet machine) that the
     # kill lands inside one, not after the last trial.
     cfg.write_text(yaml.safe_dump(config_dict(
         tmp_path, name="kill", objectives=["accuracy", "macs"], n_trials=N_TRIALS,
-        evaluator=dict(FAST_TRAIN, epochs=12, train_subset=400), **extra)))
+        evaluator=dict(FAST_TRAIN, epochs=20, train_subset=400), **extra)))
     return cfg
 
 
