@@ -82,6 +82,8 @@ def test_bad_inputs_give_one_line_errors(tiny: dict[str, Path], capsys: pytest.C
     changed = write_recipe(tmp_path / "r.yaml", tiny["space"], tiny["data"], epochs=3)
     err = _error(["supernet", "train", str(changed), "--out", run, "--resume"], capsys)
     assert "another recipe: field(s) epochs differ" in err
+    other_threads = write_recipe(tmp_path / "t.yaml", tiny["space"], tiny["data"], epochs=2, threads=2)
+    assert main(["supernet", "train", str(other_threads), "--out", run, "--resume", "--no-progress"]) == 0
     missing = write_recipe(tmp_path / "m.yaml", tiny["space"], tmp_path / "no_such_dir")
     assert "not a directory" in _error(["supernet", "train", str(missing), "--out", str(tmp_path / "o")],
                                        capsys)

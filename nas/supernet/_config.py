@@ -14,6 +14,10 @@ import yaml
 from nas._errors import NasError
 from nas._yaml import read_yaml
 
+# Fields that say how a run uses this machine, not what it trains: a run may resume with others
+# (float sums may then differ in their last bits from an uninterrupted run).
+RUNTIME_FIELDS = ("threads",)
+
 
 @dataclass(frozen=True)
 class SupernetConfig:
@@ -113,9 +117,14 @@ class SupernetConfig:
         d["resolutions"] = list(self.resolutions)
         return d
 
+    def recipe_dict(self) -> dict[str, Any]:
+        """The fields that say what is trained: all but :data:`RUNTIME_FIELDS`."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+
     @property
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the recipe (a run may resume with other threads: same recipe)."""
+        return hashlib.sha256(json.dumps(self.recipe_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     def save(self, path: Path) -> None:
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))

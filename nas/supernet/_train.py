@@ -153,9 +153,9 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
         from nas.supernet._load import read_checkpoint
 
         ckpt = read_checkpoint(out)
-        if ckpt["config_hash"] != config.hash:
-            old = ckpt["config"]
-            diff = [k for k, v in config.to_dict().items() if old.get(k) != v]
+        old = ckpt["config"]
+        diff = [k for k, v in config.recipe_dict().items() if old.get(k) != v]
+        if diff:
             raise NasError(f"{ckpt_path} was trained with another recipe: field(s) "
                            f"{', '.join(diff)} differ from the config; resume with the same config")
     space = get_space(config.space)
