@@ -40,7 +40,7 @@ from nas.evaluators import TrainConfig, train_accuracy
 from nas.space import SearchSpace, get_space
 
 DATA_DIR = Path(__file__).resolve().parent / "data" / "supernet"
-STANDALONE_COLUMNS = ("arch", "seed", "macs", "accuracy", "train_s")
+STANDALONE_COLUMNS = ("arch", "seed", "macs", "accuracy", "train_s", "recipe")
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,8 +55,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--pool", type=int, default=3000, help="sampled archs the subnets are picked from")
     ap.add_argument("--select-seed", type=int, default=0)
-    ap.add_argument("--standalone-recipe", default="train=6000,epochs=2,batch=128,lr=0.004,wd=0.05,"
-                    "ls=0.1,warmup=0.2",
+    ap.add_argument("--standalone-recipe", default="train=12000,epochs=3,batch=128,lr=0.004,wd=0.05,"
+                    "ls=0.1,warmup=0.3",
                     help="standalone recipe: train subset, epochs, batch, AdamW lr, weight decay, "
                          "label smoothing, warm-up epochs")
     ap.add_argument("--jobs", type=int, default=2, help="standalone runs in parallel (1 thread each)")
@@ -140,10 +140,15 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def standalone_rows(path: Path, recipe: str) -> list[dict[str, str]]:
+    """The runs in ``path`` trained with ``recipe`` (the CSV keeps every recipe's runs)."""
+    return [r for r in read_csv(path) if r["recipe"] == recipe]
+
+
 def run_standalone(args: argparse.Namespace, archs: list[Arch], space: SearchSpace) -> list[dict[str, str]]:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = read_csv(out)
+    rows = standalone_rows(out, args.standalone_recipe)
     done = {(r["arch"], int(r["seed"])) for r in rows}
     recipe = parse_recipe(args.standalone_recipe)
     order = np.random.default_rng([args.select_seed, 5]).permutation(len(archs))
@@ -164,7 +169,7 @@ def run_standalone(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
             arch_text, seed, acc, secs = fut.result()
             macs = arch_cost(Arch.parse(arch_text), space, classes=10, in_channels=1).macs
             row = {"arch": arch_text, "seed": seed, "macs": macs, "accuracy": f"{acc:.4f}",
-                   "train_s": f"{secs:.1f}"}
+                   "train_s": f"{secs:.1f}", "recipe": args.standalone_recipe}
             writer.writerow(row)
             fh.flush()
             rows.append({k2: str(v) for k2, v in row.items()})
@@ -401,7 +406,7 @@ def main() -> None:
     if args.phase in ("supernet", "all"):
         if not args.checkpoint:
             raise SystemExit("--checkpoint DIR is needed for the supernet phase")
-        supernet_phase(args, archs, space, read_csv(Path(args.out)))
+        supernet_phase(args, archs, space, standalone_rows(Path(args.out), args.standalone_recipe))
 
 
 if __name__ == "__main__":
