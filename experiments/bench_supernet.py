@@ -223,7 +223,7 @@ def speed(sn: Any, archs: list[Arch], calib: torch.Tensor, x: torch.Tensor, y: t
     """Per arch: seconds to score (extract + BN recalibration + evaluation) and seconds of the
     same forward passes alone (a model extracted beforehand), best of ``repeats``."""
     from nas.evaluators import recalibrate_bn
-    from nas.train import evaluate
+    from nas.recipe import evaluate
 
     cpu = torch.device("cpu")
     out = []
