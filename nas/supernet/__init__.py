@@ -1,4 +1,4 @@
-"""Weight-sharing supernet (Once-for-All style): train once, score any subnet in about a second.
+"""Weight-sharing supernet (Once-for-All style): train once, score any subnet in seconds.
 
 Python API (what the search evaluators build on)::
 
