@@ -54,7 +54,8 @@ class ImageData:
         return replace(self, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
 
 
-def _resize(x: torch.Tensor, resolution: int | None) -> torch.Tensor:
+def resize(x: torch.Tensor, resolution: int | None) -> torch.Tensor:
+    """A batch of images at ``resolution`` (bilinear; antialiased when shrinking; ``None``: as is)."""
     if resolution is None or (x.shape[-1] == resolution and x.shape[-2] == resolution):
         return x
     return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
@@ -82,8 +83,8 @@ def _split(n: int, y: np.ndarray, test_fraction: float, rng: np.random.Generator
 
 def _finish(name: str, x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray,
             names: tuple[str, ...], resolution: int | None) -> ImageData:
-    x_train = _resize(torch.from_numpy(x).float(), resolution)
-    x_test = _resize(torch.from_numpy(xt).float(), resolution)
+    x_train = resize(torch.from_numpy(x).float(), resolution)
+    x_test = resize(torch.from_numpy(xt).float(), resolution)
     x_train, x_test = _normalize(x_train, x_test)
     return ImageData(name, x_train.contiguous(), torch.from_numpy(y).long(), x_test.contiguous(),
                      torch.from_numpy(yt).long(), len(names), names)

@@ -41,7 +41,6 @@ from nas.supernet._net import (
 )
 from nas.supernet._train import (
     calibration_images,
-    resize,
     subnet_accuracy,
     supernet_data,
     train_supernet,
@@ -59,7 +58,6 @@ __all__ = [
     "extreme_arch",
     "load_supernet",
     "read_checkpoint",
-    "resize",
     "space_hash",
     "subnet_accuracy",
     "supernet_data",

@@ -11,6 +11,7 @@ import torch
 
 from nas._errors import NasError
 from nas.arch import Arch, load_arch
+from nas.data import resize
 from nas.models import NASNet
 from nas.recipe import evaluate, recalibrate_bn, torch_threads
 from nas.space import SearchSpace, get_space
@@ -21,7 +22,6 @@ from nas.supernet._train import (
     CHECKPOINT,
     CHECKPOINT_FORMAT,
     calibration_images,
-    resize,
     supernet_data,
 )
 

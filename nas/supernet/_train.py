@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from nas import __version__
 from nas._errors import NasError
 from nas.arch import Arch
-from nas.data import ImageData, load_dataset, split_minival
+from nas.data import ImageData, load_dataset, resize, split_minival
 from nas.recipe import (
     Recipe,
     evaluate,
@@ -45,14 +45,6 @@ CHECKPOINT_FORMAT = 1
 METRICS_COLUMNS = ("epoch", "lr", "train_loss", "largest_acc", "smallest_acc", "random_acc",
                    "time_s")
 _EVAL_BATCH = 500
-
-
-def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
-    """A batch of images at ``resolution`` (bilinear; antialiased when shrinking)."""
-    if x.shape[-1] == resolution:
-        return x
-    return F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False,
-                         antialias=x.shape[-1] > resolution)
 
 
 def supernet_data(config: SupernetConfig) -> tuple[ImageData, ImageData]:
