@@ -128,6 +128,7 @@ def main() -> int:
     ap.add_argument("--real", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--section", default="predictor", help="RESULTS.md section to write")
     args = ap.parse_args()
     name = Path(args.checkpoint).name
     cache = HERE / "data" / "supernet" / f"predictor_scores_{name}.csv"
@@ -147,7 +148,7 @@ def main() -> int:
         f"**{speed['per_1000_s']:.0f} s per 1,000 trials**); the whole run with its report {speed['wall_s']:.0f} s.")
     print(body)
     if not args.no_write:
-        write_section("predictor", "Accuracy predictor: held-out Kendall τ and search speed", body)
+        write_section(args.section, f"Accuracy predictor: held-out Kendall τ and search speed ({name})", body)
     return 0
 
 

@@ -8,8 +8,10 @@ the Spearman of MACs and of NASWOT, the partial correlation after log-MACs, and 
 Spearman of standalone training (the ceiling of any score).
 
 Quality: inherited accuracy of the largest and smallest subnets (test split) against the same
-nets trained standalone. Speed: one subnet scored (extraction, BN recalibration on 2,000 images,
-5,000-image minival) against those forward passes alone, 2 threads, 32 px.
+nets trained standalone, with the fidelity recipe and with ``--quality-recipe`` (by default the
+supernet's own data budget: as many images and epochs as the supernet trained each subnet on).
+Speed: one subnet scored (extraction, BN recalibration on 2,000 images, 5,000-image minival)
+against those forward passes alone, 2 threads, 32 px.
 
 Per-run results go to ``experiments/data/supernet/*.csv``; a rerun resumes (finished standalone
 runs are read back, not recomputed). Run, niced, after training the supernet::
@@ -27,6 +29,7 @@ import csv
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +38,7 @@ import torch
 
 from nas.arch import Arch
 from nas.cost import arch_cost
-from nas.data import ImageData, load_dataset, split_minival
+from nas.data import ImageData, load_dataset, resize, split_minival
 from nas.evaluators import TrainConfig, train_accuracy
 from nas.space import SearchSpace, get_space
 
@@ -48,7 +51,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--checkpoint", help="supernet folder (from `nas supernet train`)")
     ap.add_argument("--space", default="mobilenet_v3")
     ap.add_argument("--dataset", default="fashion_mnist")
-    ap.add_argument("--resolution", type=int, default=28)
+    ap.add_argument("--resolutions", type=int, nargs="+", default=[28],
+                    help="input resolutions the subnets are drawn from (the supernet's)")
+    ap.add_argument("--config", default="experiments/supernet_fashion_mnist.yaml",
+                    help="the supernet's recipe file (named in the report)")
+    ap.add_argument("--section", default="supernet", help="RESULTS.md section to write")
     ap.add_argument("--minival", type=int, default=5000, help="minival size (as the supernet's)")
     ap.add_argument("--minival-seed", type=int, default=0)
     ap.add_argument("--subnets", type=int, default=20)
@@ -59,11 +66,16 @@ def parse_args() -> argparse.Namespace:
                     "ls=0.1,warmup=0.3",
                     help="standalone recipe: train subset, epochs, batch, AdamW lr, weight decay, "
                          "label smoothing, warm-up epochs")
+    ap.add_argument("--quality-recipe", default="train=20000,epochs=10,batch=128,lr=0.004,wd=0.05,"
+                    "ls=0.1,warmup=0.25",
+                    help="second standalone recipe for the largest and smallest subnets only (the "
+                         "quality figure; '' skips them); default: the benchmark supernet's images "
+                         "and epochs")
     ap.add_argument("--jobs", type=int, default=2, help="standalone runs in parallel (1 thread each)")
     ap.add_argument("--out", default=str(DATA_DIR / "standalone_mobilenet_v3.csv"),
                     help="per-run standalone CSV (resumed)")
-    ap.add_argument("--scores", default=str(DATA_DIR / "supernet_scores_mobilenet_v3.csv"),
-                    help="per-subnet supernet scores CSV (resumed)")
+    ap.add_argument("--scores", help="per-subnet supernet scores CSV, resumed (default: "
+                    "experiments/data/supernet/supernet_scores_<checkpoint folder name>.csv)")
     ap.add_argument("--phase", choices=("standalone", "supernet", "all"), default="all")
     ap.add_argument("--speed-threads", type=int, default=2, help="torch threads for the speed figure")
     ap.add_argument("--speed-subnets", type=int, default=3, choices=(1, 3),
@@ -108,7 +120,7 @@ def select_subnets(space: SearchSpace, n: int, pool: int, seed: int, classes: in
 
 def load_data(args: argparse.Namespace) -> tuple[ImageData, ImageData]:
     """(standalone training data with the full test split, minival)."""
-    full = load_dataset(args.dataset, resolution=args.resolution)
+    full = load_dataset(args.dataset, resolution=max(args.resolutions))
     train, minival = split_minival(full, args.minival, args.minival_seed)
     return train, minival
 
@@ -120,7 +132,17 @@ def _init_worker(args: argparse.Namespace, n_train: int) -> None:
     torch.set_num_threads(1)
     train, _ = load_data(args)
     _WORKER["data"] = train.subset(n_train, None, np.random.default_rng([args.select_seed, 3]))
-    _WORKER["space"] = get_space(args.space).with_resolutions([args.resolution])
+    _WORKER["space"] = get_space(args.space).with_resolutions(args.resolutions)
+
+
+def _data_at(resolution: int) -> ImageData:
+    """The worker's standalone data at ``resolution`` (resized once, as the loader resizes)."""
+    key = f"data@{resolution}"
+    if key not in _WORKER:
+        d: ImageData = _WORKER["data"]
+        _WORKER[key] = replace(d, x_train=resize(d.x_train, resolution), x_test=resize(d.x_test, resolution))
+    out: ImageData = _WORKER[key]
+    return out
 
 
 def _standalone(arch_text: str, seed: int, recipe: dict[str, float]) -> tuple[str, int, float, float]:
@@ -129,7 +151,8 @@ def _standalone(arch_text: str, seed: int, recipe: dict[str, float]) -> tuple[st
                       weight_decay=recipe.get("wd", 0.0), label_smoothing=recipe.get("ls", 0.0),
                       bn_batches=8, seed=seed, threads=1)
     t0 = time.perf_counter()
-    result = train_accuracy(cfg, Arch.parse(arch_text), _WORKER["space"], _WORKER["data"])
+    arch = Arch.parse(arch_text)
+    result = train_accuracy(cfg, arch, _WORKER["space"], _data_at(arch.resolution))
     return arch_text, seed, float(result.accuracy or 0.0), time.perf_counter() - t0
 
 
@@ -145,16 +168,17 @@ def standalone_rows(path: Path, recipe: str) -> list[dict[str, str]]:
     return [r for r in read_csv(path) if r["recipe"] == recipe]
 
 
-def run_standalone(args: argparse.Namespace, archs: list[Arch], space: SearchSpace) -> list[dict[str, str]]:
+def run_standalone(args: argparse.Namespace, archs: list[Arch], space: SearchSpace,
+                   recipe_text: str) -> list[dict[str, str]]:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = standalone_rows(out, args.standalone_recipe)
+    rows = standalone_rows(out, recipe_text)
     done = {(r["arch"], int(r["seed"])) for r in rows}
-    recipe = parse_recipe(args.standalone_recipe)
+    recipe = parse_recipe(recipe_text)
     order = np.random.default_rng([args.select_seed, 5]).permutation(len(archs))
     todo = [(archs[i].text, s) for s in range(args.seeds) for i in order
             if (archs[i].text, s) not in done]
-    print(f"standalone: {len(done)} runs done, {len(todo)} to go", flush=True)
+    print(f"standalone `{recipe_text}`: {len(done)} runs done, {len(todo)} to go", flush=True)
     if not todo:
         return rows
     new = not out.is_file()
@@ -169,7 +193,7 @@ def run_standalone(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
             arch_text, seed, acc, secs = fut.result()
             macs = arch_cost(Arch.parse(arch_text), space, classes=10, in_channels=1).macs
             row = {"arch": arch_text, "seed": seed, "macs": macs, "accuracy": f"{acc:.4f}",
-                   "train_s": f"{secs:.1f}", "recipe": args.standalone_recipe}
+                   "train_s": f"{secs:.1f}", "recipe": recipe_text}
             writer.writerow(row)
             fh.flush()
             rows.append({k2: str(v) for k2, v in row.items()})
@@ -243,17 +267,24 @@ def speed(sn: Any, archs: list[Arch], calib: torch.Tensor, x: torch.Tensor, y: t
     return out
 
 
+def seed_accuracies(rows: list[dict[str, str]]) -> dict[str, dict[int, float]]:
+    """arch text -> seed -> standalone test accuracy."""
+    by_seed: dict[str, dict[int, float]] = {}
+    for r in rows:
+        by_seed.setdefault(r["arch"], {})[int(r["seed"])] = float(r["accuracy"])
+    return by_seed
+
+
 def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpace,
-                   rows: list[dict[str, str]]) -> None:
+                   rows: list[dict[str, str]], quality_rows: list[dict[str, str]]) -> None:
     from _results import write_section
 
     from nas.supernet import SubnetScorer, build_supernet
-    from nas.supernet import resize as resize_images
 
     scorer = SubnetScorer(args.checkpoint, split="minival", threads=args.threads)
     sn = scorer.supernet
     recipe = sn.recipe
-    path = Path(args.scores)
+    path = Path(args.scores or DATA_DIR / f"supernet_scores_{Path(args.checkpoint).name}.csv")
     done = {r["arch"]: r for r in read_csv(path)}
     train, _ = load_data(args)
     xb, yb = train.x_train[:64], train.y_train[:64]
@@ -267,16 +298,15 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
             s = scorer.score_timed(arch)
             row = {"arch": arch.text, "macs": arch_cost(arch, space, classes=10, in_channels=1).macs,
                    "inherited_minival": f"{s.accuracy:.4f}",
-                   "naswot": f"{naswot_score(arch, space, xb, yb):.3f}", "score_s": f"{s.seconds:.2f}"}
+                   "naswot": f"{naswot_score(arch, space, resize(xb, arch.resolution), yb):.3f}",
+                   "score_s": f"{s.seconds:.2f}"}
             writer.writerow(row)
             fh.flush()
             done[arch.text] = {k: str(v) for k, v in row.items()}
             print(f"scored {len(done)}/{len(archs)}: minival {s.accuracy:.4f} ({s.seconds:.1f} s)",
                   flush=True)
 
-    by_seed: dict[str, dict[int, float]] = {}
-    for r in rows:
-        by_seed.setdefault(r["arch"], {})[int(r["seed"])] = float(r["accuracy"])
+    by_seed = seed_accuracies(rows)
     have = [a for a in archs if a.text in by_seed]
     standalone = np.array([np.mean(list(by_seed[a.text].values())) for a in have])
     inherited = np.array([float(done[a.text]["inherited_minival"]) for a in have])
@@ -297,7 +327,7 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
 
     import json
 
-    summary_path = Path(args.scores).with_suffix(".summary.json")
+    summary_path = path.with_suffix(".summary.json")
     old = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     reuse = bool(old) and old.get("checkpoint_epochs") == sn.epochs_done and not args.fresh
     # Quality: the extremes on the test split, inherited against standalone.
@@ -305,12 +335,15 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     test_scorer = (None if inherited_test
                    else SubnetScorer(args.checkpoint, split="test", threads=args.threads))
     quality = []
+    budget_seed = seed_accuracies(quality_rows)
     for name, arch in (("largest", sn.largest), ("smallest", sn.smallest)):
         inh = inherited_test[name] if test_scorer is None else test_scorer.score(arch)
-        alone = by_seed.get(arch.text, {})
-        quality.append({"net": name, "arch": arch.text, "inherited_test": inh,
-                        "standalone_test": float(np.mean(list(alone.values()))) if alone else None,
-                        "standalone_seeds": len(alone)})
+        entry: dict[str, Any] = {"net": name, "arch": arch.text, "inherited_test": inh}
+        for key, table in (("standalone", by_seed), ("standalone_budget", budget_seed)):
+            alone = table.get(arch.text, {})
+            entry[f"{key}_test"] = float(np.mean(list(alone.values()))) if alone else None
+            entry[f"{key}_seeds"] = len(alone)
+        quality.append(entry)
 
     # Speed at 32 px, 2 threads (an untrained supernet of the same space at 32 px: the timing
     # does not depend on the weights).
@@ -322,13 +355,15 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     mv_x, mv_y = scorer.x, scorer.y
     sp = old.get("speed", {}) if reuse else {}
     if not sp:
-        sp = measure_speed(args, space, sn, pick, calib_t, mv_x, mv_y, build_supernet, resize_images)
+        sp = measure_speed(args, space, sn, pick, calib_t, mv_x, mv_y, build_supernet, resize)
     result = {"fidelity": fid, "quality": quality, "speed": sp, "recipe": recipe.to_dict() if recipe else None,
-              "standalone_recipe": args.standalone_recipe, "checkpoint_epochs": sn.epochs_done}
+              "standalone_recipe": args.standalone_recipe, "quality_recipe": args.quality_recipe,
+              "checkpoint_epochs": sn.epochs_done}
     print(json.dumps(result, indent=1, default=str))
     summary_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
     if not args.no_results:
-        write_section("supernet", "supernet: fidelity, quality and speed on Fashion-MNIST "
+        px = "/".join(map(str, args.resolutions))
+        write_section(args.section, f"supernet: fidelity, quality and speed on Fashion-MNIST, {px} px "
                       "(`experiments/bench_supernet.py`)",
                       report(result, args, pick) + (f"\n\n{args.note}" if args.note else ""))
 
@@ -348,8 +383,8 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
     fid, quality, sp = result["fidelity"], result["quality"], result["speed"]
     rec = result["recipe"] or {}
     lines = [
-        f"Supernet: `{args.space}` on `{args.dataset}` at {args.resolution} px, recipe "
-        f"`experiments/supernet_fashion_mnist.yaml` ({rec.get('epochs')} epochs on a "
+        f"Supernet: `{args.space}` on `{args.dataset}` at {'/'.join(map(str, args.resolutions))} px, "
+        f"recipe `{args.config}` ({rec.get('epochs')} epochs on a "
         f"{rec.get('train_subset')}-image subset of train minus a {rec.get('minival')}-image minival; "
         f"sandwich of largest, smallest and {rec.get('random_subnets')} random subnets per step, "
         f"in-place distillation; {result['checkpoint_epochs']} epochs done). Subnets: "
@@ -372,16 +407,23 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
         f"Subnets with standalone results: {fid['subnets']} of {args.subnets}; with both seeds: "
         f"{fid['subnets_both_seeds']} (the seed-to-seed Spearman is over those).",
         "",
-        "**Quality (test split)**",
+        f"**Quality (test split)**: standalone with the fidelity recipe, and with the supernet's "
+        f"own data budget, `{args.quality_recipe}`",
         "",
-        "| net | inherited | standalone (seeds) | difference (points) |",
-        "| --- | --- | --- | --- |",
+        "| net | inherited | standalone, fidelity recipe (seeds) | difference (points) | "
+        "standalone, supernet budget (seeds) | difference (points) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for q in quality:
-        alone = q["standalone_test"]
-        diff = f"{100 * (q['inherited_test'] - alone):+.2f}" if alone is not None else "n/a"
-        alone_text = f"{alone:.4f} ({q['standalone_seeds']})" if alone is not None else "not run"
-        lines.append(f"| {q['net']} | {q['inherited_test']:.4f} | {alone_text} | {diff} |")
+        cells = []
+        for key in ("standalone", "standalone_budget"):
+            alone = q.get(f"{key}_test")
+            if alone is None:
+                cells += ["not run", "n/a"]
+            else:
+                cells += [f"{alone:.4f} ({q[f'{key}_seeds']})",
+                          f"{100 * (q['inherited_test'] - alone):+.2f}"]
+        lines.append(f"| {q['net']} | {q['inherited_test']:.4f} | " + " | ".join(cells) + " |")
     lines += ["", f"**Speed ({args.speed_threads} thread(s)): scoring one subnet (extraction, BN "
               "recalibration on 2,000 "
               "images, 5,000-image minival) against those forward passes alone, best of "
@@ -399,14 +441,18 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
-    space = get_space(args.space).with_resolutions([args.resolution])
+    space = get_space(args.space).with_resolutions(args.resolutions)
     archs = select_subnets(space, args.subnets, args.pool, args.select_seed, 10, 1)
+    extremes = [archs[-1], archs[0]]  # largest, smallest
     if args.phase in ("standalone", "all"):
-        run_standalone(args, archs, space)
+        run_standalone(args, archs, space, args.standalone_recipe)
+        if args.quality_recipe:
+            run_standalone(args, extremes, space, args.quality_recipe)
     if args.phase in ("supernet", "all"):
         if not args.checkpoint:
             raise SystemExit("--checkpoint DIR is needed for the supernet phase")
-        supernet_phase(args, archs, space, standalone_rows(Path(args.out), args.standalone_recipe))
+        supernet_phase(args, archs, space, standalone_rows(Path(args.out), args.standalone_recipe),
+                       standalone_rows(Path(args.out), args.quality_recipe))
 
 
 if __name__ == "__main__":
