@@ -407,16 +407,17 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
         f"Subnets with standalone results: {fid['subnets']} of {args.subnets}; with both seeds: "
         f"{fid['subnets_both_seeds']} (the seed-to-seed Spearman is over those).",
         "",
-        f"**Quality (test split)**: standalone with the fidelity recipe, and with the supernet's "
-        f"own data budget, `{args.quality_recipe}`",
+        "**Quality (test split)**: standalone with the fidelity recipe"
+        + (f", and with the supernet's own data budget, `{args.quality_recipe}`" if args.quality_recipe
+           else ""),
         "",
-        "| net | inherited | standalone, fidelity recipe (seeds) | difference (points) | "
-        "standalone, supernet budget (seeds) | difference (points) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| net | inherited | standalone, fidelity recipe (seeds) | difference (points) |"
+        + (" standalone, supernet budget (seeds) | difference (points) |" if args.quality_recipe else ""),
+        "| --- | --- | --- | --- |" + (" --- | --- |" if args.quality_recipe else ""),
     ]
     for q in quality:
         cells = []
-        for key in ("standalone", "standalone_budget"):
+        for key in ("standalone", "standalone_budget")[:2 if args.quality_recipe else 1]:
             alone = q.get(f"{key}_test")
             if alone is None:
                 cells += ["not run", "n/a"]
