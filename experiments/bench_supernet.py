@@ -355,7 +355,7 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     mv_x, mv_y = scorer.x, scorer.y
     sp = old.get("speed", {}) if reuse else {}
     if not sp:
-        sp = measure_speed(args, space, sn, pick, calib_t, mv_x, mv_y, build_supernet, resize)
+        sp = measure_speed(args, space, sn, pick, calib_t, mv_x, mv_y, build_supernet)
     result = {"fidelity": fid, "quality": quality, "speed": sp, "recipe": recipe.to_dict() if recipe else None,
               "standalone_recipe": args.standalone_recipe, "quality_recipe": args.quality_recipe,
               "checkpoint_epochs": sn.epochs_done}
@@ -369,12 +369,12 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
 
 
 def measure_speed(args: argparse.Namespace, space: SearchSpace, sn: Any, pick: list[Arch],
-                  calib_t: torch.Tensor, mv_x: torch.Tensor, mv_y: torch.Tensor, build_supernet: Any,
-                  resize_images: Any) -> dict[str, list[dict[str, float]]]:
+                  calib_t: torch.Tensor, mv_x: torch.Tensor, mv_y: torch.Tensor,
+                  build_supernet: Any) -> dict[str, list[dict[str, float]]]:
     sp = {}
     sn32 = build_supernet(space.name, classes=10, in_channels=1, resolutions=[32])
     a32 = [a.replace(resolution=32) for a in pick]
-    sp["32"] = speed(sn32, a32, resize_images(calib_t, 32), resize_images(mv_x, 32), mv_y,
+    sp["32"] = speed(sn32, a32, resize(calib_t, 32), resize(mv_x, 32), mv_y,
                      args.speed_repeats)
     return sp
 
