@@ -444,7 +444,9 @@ def main() -> None:
     torch.set_num_threads(1)
     space = get_space(args.space).with_resolutions(args.resolutions)
     archs = select_subnets(space, args.subnets, args.pool, args.select_seed, 10, 1)
-    extremes = [archs[-1], archs[0]]  # largest, smallest
+    from nas.supernet import extreme_arch
+
+    extremes = [extreme_arch(space, largest) for largest in (True, False)]
     if args.phase in ("standalone", "all"):
         run_standalone(args, archs, space, args.standalone_recipe)
         if args.quality_recipe:
