@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from _supernet_tiny import write_mnist, write_recipe, write_space
@@ -162,3 +163,43 @@ def test_export_with_inherited_weights_then_fine_tune(tiny: dict[str, Path], tmp
                  "--latency-runs", "2", "--no-update-export", "--out", str(tmp_path / "ft")]) == 0
     result = json.loads((tmp_path / "ft" / "result.json").read_text())
     assert result["complete"] and result["epochs"] == 1
+
+
+@pytest.mark.parametrize("mode", ["per_subnet", "per_step"])
+def test_resolution_sampling_modes(tiny: dict[str, Path], mode: str) -> None:
+    from nas.supernet._train import _sandwich
+
+    sn = load_supernet(tiny["run"])
+    config = SupernetConfig.from_dict({"space": "tiny_sn", "dataset": "digits", "resolutions": [8, 12],
+                                       "random_subnets": 3, "resolution_sampling": mode})
+    rng = np.random.default_rng(0)
+    seen: set[int] = set()
+    for _ in range(20):
+        teacher, subnets = _sandwich(sn, config, rng)
+        res = {a.resolution for a in [teacher, *subnets]}
+        assert teacher.replace(resolution=12) == sn.largest
+        assert subnets[0].replace(resolution=8) == sn.smallest and len(subnets) == 4
+        if mode == "per_step":  # one resolution for the whole sandwich, each drawn in turn
+            assert len(res) == 1
+            seen |= res
+        else:  # BigNAS: the extremes pinned to the extreme resolutions
+            assert teacher.resolution == 12 and subnets[0].resolution == 8
+    assert mode == "per_subnet" or seen == {8, 12}
+    with pytest.raises(NasError, match="'resolution_sampling' is 'x'; expected one of per_subnet, per_step"):
+        SupernetConfig.from_dict({"space": "s", "dataset": "d", "resolution_sampling": "x"})
+
+
+def test_a_checkpoint_from_before_a_new_recipe_field_resumes(tmp_path: Path, tiny: dict[str, Path]) -> None:
+    recipe = write_recipe(tmp_path / "r.yaml", tiny["space"], tiny["data"], epochs=2, train_subset=100)
+    config = SupernetConfig.load(recipe)
+    train_supernet(config, tmp_path / "run", progress=False, stop_after=1)
+    ckpt_path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = read_checkpoint(tmp_path / "run")
+    del ckpt["config"]["resolution_sampling"]  # as an older version recorded it
+    torch.save(ckpt, ckpt_path)
+    per_step = write_recipe(tmp_path / "s.yaml", tiny["space"], tiny["data"], epochs=2, train_subset=100,
+                            resolution_sampling="per_step")
+    with pytest.raises(NasError, match=r"field\(s\) resolution_sampling differ"):
+        train_supernet(SupernetConfig.load(per_step), tmp_path / "run", resume=True, progress=False)
+    assert train_supernet(config, tmp_path / "run", resume=True, progress=False)["complete"]
+    assert train_supernet(SupernetConfig.load(per_step), tmp_path / "step", progress=False)["complete"]

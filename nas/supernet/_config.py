@@ -17,6 +17,7 @@ from nas._yaml import read_yaml
 # Fields that say how a run uses this machine, not what it trains: a run may resume with others
 # (float sums may then differ in their last bits from an uninterrupted run).
 RUNTIME_FIELDS = ("threads",)
+RESOLUTION_SAMPLING = ("per_subnet", "per_step")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,11 @@ class SupernetConfig:
     Recipe: AdamW, linear warm-up then per-step cosine, label smoothing on the largest subnet;
     each step trains the sandwich (largest, smallest and ``random_subnets`` uniformly sampled
     subnets), the others distilled in place from the largest's soft labels (loss = CE +
-    ``kd_ratio`` * KD). ``sort_channels``: re-sort expanded channels by importance every epoch.
+    ``kd_ratio`` * KD). ``resolution_sampling`` says where each subnet's input resolution comes
+    from: ``per_subnet`` (BigNAS: the largest at the largest resolution, the smallest at the
+    smallest, each random subnet its own draw) or ``per_step`` (Once-for-All: one resolution drawn
+    per step, shared by the whole sandwich, so every resolution gets the same share of training).
+    ``sort_channels``: re-sort expanded channels by importance every epoch.
     ``eval_subnets`` fixed random subnets are scored on minival each epoch beside the extremes.
     """
 
@@ -49,6 +54,7 @@ class SupernetConfig:
     label_smoothing: float = 0.1
     random_subnets: int = 2
     kd_ratio: float = 1.0
+    resolution_sampling: str = "per_subnet"
     dropout: float = 0.0
     sort_channels: bool = True
     eval_subnets: int = 3
@@ -88,6 +94,8 @@ class SupernetConfig:
                 raise bad(name, f"expected a number in ({max(lo, 0.0)}, {hi})"
                           if lo == 0.0 else f"expected a number in [0, {hi})")
             object.__setattr__(self, name, float(v))
+        if self.resolution_sampling not in RESOLUTION_SAMPLING:
+            raise bad("resolution_sampling", f"expected one of {', '.join(RESOLUTION_SAMPLING)}")
         if not isinstance(self.sort_channels, bool):
             raise bad("sort_channels", "expected true or false")
 

@@ -66,6 +66,16 @@ def calibration_images(train: ImageData, n: int, seed: int) -> torch.Tensor:
     return train.x_train[idx.sort().values]
 
 
+def _sandwich(sn: Supernet, config: SupernetConfig,
+              sampler: np.random.Generator) -> tuple[Arch, list[Arch]]:
+    """One step's ``(largest, [smallest, random subnets...])``, drawn from ``sampler`` only."""
+    subnets = [sn.smallest] + [sn.sample(sampler) for _ in range(config.random_subnets)]
+    if config.resolution_sampling == "per_subnet":
+        return sn.largest, subnets
+    r = int(sampler.choice(config.resolutions))
+    return sn.largest.replace(resolution=r), [a.replace(resolution=r) for a in subnets]
+
+
 def subnet_accuracy(supernet: Supernet, arch: Arch, calib: torch.Tensor, x: torch.Tensor,
                     y: torch.Tensor) -> float:
     """Top-1 of ``arch`` with inherited weights, BN recalibrated on ``calib`` (any resolution)."""
@@ -145,8 +155,9 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
         from nas.supernet._load import read_checkpoint
 
         ckpt = read_checkpoint(out)
-        old = ckpt["config"]
-        diff = [k for k, v in config.recipe_dict().items() if old.get(k) != v]
+        # Read through the config class, so that a field added since takes its default.
+        old = SupernetConfig.from_dict(ckpt["config"], source=f"{ckpt_path} (recorded recipe)")
+        diff = [k for k, v in config.recipe_dict().items() if old.recipe_dict().get(k) != v]
         if diff:
             raise NasError(f"{ckpt_path} was trained with another recipe: field(s) "
                            f"{', '.join(diff)} differ from the config; resume with the same config")
@@ -208,7 +219,8 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
                 idx = order[step * bs:(step + 1) * bs]
                 xb, yb = train.x_train[idx], train.y_train[idx]
                 opt.zero_grad(set_to_none=True)
-                logits = sn(resize(xb, largest.resolution), largest)
+                teacher, subnets = _sandwich(sn, config, sampler)
+                logits = sn(resize(xb, teacher.resolution), teacher)
                 loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
                 if not bool(torch.isfinite(loss.detach())):
                     raise NasError(f"supernet training diverged at epoch {epoch + 1} (loss "
@@ -216,7 +228,6 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
                 loss.backward()
                 loss_sum += float(loss.detach())
                 soft = logits.detach().softmax(1)
-                subnets = [smallest] + [sn.sample(sampler) for _ in range(config.random_subnets)]
                 for arch in subnets:
                     out_s = sn(resize(xb, arch.resolution), arch)
                     sub_loss = F.cross_entropy(out_s, yb) + config.kd_ratio * _soft_ce(out_s, soft)
