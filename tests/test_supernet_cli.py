@@ -175,7 +175,7 @@ def test_resolution_sampling_modes(tiny: dict[str, Path], mode: str) -> None:
     rng = np.random.default_rng(0)
     seen: set[int] = set()
     for _ in range(20):
-        teacher, subnets = _sandwich(sn, config, rng)
+        teacher, subnets = _sandwich(sn, sn.largest, sn.smallest, config, rng)
         res = {a.resolution for a in [teacher, *subnets]}
         assert teacher.replace(resolution=12) == sn.largest
         assert subnets[0].replace(resolution=8) == sn.smallest and len(subnets) == 4

@@ -66,14 +66,14 @@ def calibration_images(train: ImageData, n: int, seed: int) -> torch.Tensor:
     return train.x_train[idx.sort().values]
 
 
-def _sandwich(sn: Supernet, config: SupernetConfig,
+def _sandwich(sn: Supernet, largest: Arch, smallest: Arch, config: SupernetConfig,
               sampler: np.random.Generator) -> tuple[Arch, list[Arch]]:
     """One step's ``(largest, [smallest, random subnets...])``, drawn from ``sampler`` only."""
-    subnets = [sn.smallest] + [sn.sample(sampler) for _ in range(config.random_subnets)]
+    subnets = [smallest] + [sn.sample(sampler) for _ in range(config.random_subnets)]
     if config.resolution_sampling == "per_subnet":
-        return sn.largest, subnets
+        return largest, subnets
     r = int(sampler.choice(config.resolutions))
-    return sn.largest.replace(resolution=r), [a.replace(resolution=r) for a in subnets]
+    return largest.replace(resolution=r), [a.replace(resolution=r) for a in subnets]
 
 
 def subnet_accuracy(supernet: Supernet, arch: Arch, calib: torch.Tensor, x: torch.Tensor,
@@ -156,8 +156,8 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
 
         ckpt = read_checkpoint(out)
         # Read through the config class, so that a field added since takes its default.
-        old = SupernetConfig.from_dict(ckpt["config"], source=f"{ckpt_path} (recorded recipe)")
-        diff = [k for k, v in config.recipe_dict().items() if old.recipe_dict().get(k) != v]
+        old = SupernetConfig.from_dict(ckpt["config"], source=f"{ckpt_path} (recorded recipe)").recipe_dict()
+        diff = [k for k, v in config.recipe_dict().items() if old.get(k) != v]
         if diff:
             raise NasError(f"{ckpt_path} was trained with another recipe: field(s) "
                            f"{', '.join(diff)} differ from the config; resume with the same config")
@@ -219,7 +219,7 @@ def _train(config: SupernetConfig, out: Path, *, resume: bool, progress: bool | 
                 idx = order[step * bs:(step + 1) * bs]
                 xb, yb = train.x_train[idx], train.y_train[idx]
                 opt.zero_grad(set_to_none=True)
-                teacher, subnets = _sandwich(sn, config, sampler)
+                teacher, subnets = _sandwich(sn, largest, smallest, config, sampler)
                 logits = sn(resize(xb, teacher.resolution), teacher)
                 loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
                 if not bool(torch.isfinite(loss.detach())):
