@@ -5,7 +5,12 @@
    ``experiments/data/supernet/`` so a rerun resumes instead of scoring again.
 2. Holds out ``--holdout`` of them (seeded) and reports each predictor family's Kendall tau on the
    held-out subnets, fitted on the rest (and on fewer of them), beside the tau of MACs alone.
-3. Times a ``--trials``-trial search whose evaluator is the predictor (the supernet scores the
+3. With ``--retest``, scores the held-out subnets again on the dataset's test split (10,000
+   images the supernet never trained on or ranked with), as two halves of 5,000: how well one
+   5,000-image score ranks subnets against another is the ceiling any predictor of minival
+   accuracy can reach, and the predictor's tau against the test split says whether it ranks as
+   well as a supernet score does.
+4. Times a ``--trials``-trial search whose evaluator is the predictor (the supernet scores the
    first round of ``--real`` trials, then the predictor the rest): the seconds after the predictor
    was fitted, per trial and for the whole budget.
 
@@ -67,20 +72,89 @@ def scored_subnets(checkpoint: str, n: int, seed: int, cache: Path) -> list[tupl
     return [(a, done[a]) for a in archs]
 
 
-def rank_quality(checkpoint: str, subnets: list[tuple[str, float]], holdout: float, seed: int) -> list[str]:
-    """Table rows: held-out Kendall tau of each predictor family by training-set size."""
+def retest_scores(checkpoint: str, archs: list[str], cache: Path) -> np.ndarray:
+    """Each arch's accuracy on the two halves of the test split, shape (len(archs), 2); cached."""
+    import torch
+
+    from nas.data import resize
+    from nas.supernet import SubnetScorer
+
+    done: dict[str, tuple[float, float]] = {}
+    if cache.is_file():
+        with cache.open() as f:
+            done = {r["arch"]: (float(r["test_a"]), float(r["test_b"])) for r in csv.DictReader(f)}
+    todo = [a for a in archs if a not in done]
+    if todo:
+        scorer = SubnetScorer(checkpoint, split="test")
+        half = len(scorer.y) // 2
+        new = not cache.is_file()
+        with cache.open("a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["arch", "test_a", "test_b"])
+            for i, text in enumerate(todo):
+                model = scorer.model(text)
+                x = resize(scorer.x, scorer.arch(text).resolution)
+                with torch.no_grad():
+                    pred = torch.cat([model(x[j:j + 500]).argmax(1) for j in range(0, len(x), 500)])
+                right = (pred == scorer.y).float()
+                done[text] = (float(right[:half].mean()), float(right[half:].mean()))
+                writer.writerow([text, *done[text]])
+                f.flush()
+                print(f"retest {i + 1}/{len(todo)} {done[text][0]:.4f} {done[text][1]:.4f}", flush=True)
+    return np.array([done[a] for a in archs])
+
+
+def retest_rows(checkpoint: str, subnets: list[tuple[str, float]], holdout: float, seed: int,
+                cache: Path) -> list[str]:
+    """Table rows: tau of minival, of the predictor and of MACs against independent test-split scores."""
+    x, y, all_macs = features(checkpoint, subnets)
+    out, keep = _split(len(y), holdout, seed)
+    test = retest_scores(checkpoint, [subnets[i][0] for i in out], cache)
+    both = test.mean(axis=1)
+    pred = fit_predictor(x[keep], y[keep], model="auto", holdout=0.2, seed=seed).predict(x[out])
+    macs = all_macs[out]
+    r = np.corrcoef(test[:, 0], test[:, 1])[0, 1]
+    ceiling = 2 / np.pi * np.arcsin(np.sqrt(max(r, 0.0)))
+    return [
+        f"| minival (the supernet score, 5,000 images) | 1 | {tau(y[out], test[:, 0]):.3f} / "
+        f"{tau(y[out], test[:, 1]):.3f} | {tau(y[out], both):.3f} |",
+        f"| test half A against test half B (5,000 images each) | | {tau(test[:, 0], test[:, 1]):.3f} | |",
+        f"| predictor (auto, fitted on {len(keep)}) | {tau(pred, y[out]):.3f} | {tau(pred, test[:, 0]):.3f} / "
+        f"{tau(pred, test[:, 1]):.3f} | {tau(pred, both):.3f} |",
+        f"| MACs | {tau(macs, y[out]):.3f} | {tau(macs, test[:, 0]):.3f} / {tau(macs, test[:, 1]):.3f} | "
+        f"{tau(macs, both):.3f} |",
+        "",
+        f"Pearson r between the two test halves: {r:.3f}. A perfect predictor of a subnet's accuracy on "
+        f"unlimited images would reach about τ = (2/π)·arcsin(√r) = **{ceiling:.2f}** against one "
+        "5,000-image score such as minival (normal errors assumed).",
+    ]
+
+
+def features(checkpoint: str, subnets: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The predictor's encoding, the minival accuracy and the MACs of each scored subnet."""
     from nas.arch import Arch
     from nas.supernet import load_supernet
 
     sn = load_supernet(checkpoint)
     archs = [Arch.parse(a) for a, _ in subnets]
     x = np.stack([encode(a, sn.space) for a in archs])
-    y = np.array([acc for _, acc in subnets])
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    n_out = round(len(y) * holdout)
-    out, keep = order[:n_out], order[n_out:]
-    macs = np.array([arch_cost(a, sn.space, classes=sn.classes, in_channels=sn.in_channels).macs for a in archs])
+    macs = np.array([arch_cost(a, sn.space, classes=sn.classes, in_channels=sn.in_channels).macs
+                     for a in archs])
+    return x, np.array([acc for _, acc in subnets]), macs
+
+
+def _split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (held out, kept) of ``n`` scored subnets."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_out = round(n * holdout)
+    return order[:n_out], order[n_out:]
+
+
+def rank_quality(checkpoint: str, subnets: list[tuple[str, float]], holdout: float, seed: int) -> list[str]:
+    """Table rows: held-out Kendall tau of each predictor family by training-set size."""
+    x, y, macs = features(checkpoint, subnets)
+    out, keep = _split(len(y), holdout, seed)
     rows, macs_tau = [], tau(macs[out], y[out])
     for size in sorted({len(keep), *(s for s in (50, 100, 200) if s < len(keep))}):
         train = keep[:size]
@@ -127,6 +201,9 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=1100, help="search budget (the first --real scored for real)")
     ap.add_argument("--real", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--retest", action="store_true",
+                    help="also score the held-out subnets on the test split (the ceiling; cached)")
+    ap.add_argument("--note", default="", help="a paragraph appended to the RESULTS.md section")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--section", default="predictor", help="RESULTS.md section to write")
     args = ap.parse_args()
@@ -134,6 +211,14 @@ def main() -> int:
     cache = HERE / "data" / "supernet" / f"predictor_scores_{name}.csv"
     subnets = scored_subnets(args.checkpoint, args.subnets, args.seed, cache)
     rows = rank_quality(args.checkpoint, subnets, args.holdout, args.seed)
+    retest = HERE / "data" / "supernet" / f"predictor_retest_{name}.csv"
+    retest_table = "" if not args.retest else (
+        "\n\n**Against scores the supernet was not ranked on.** The held-out subnets scored again on "
+        "the test split (10,000 images, two halves of 5,000; "
+        f"`{retest.relative_to(HERE.parent)}`): Kendall τ of each score against minival and "
+        "against the test split.\n\n| score of the held-out subnets | minival | test half A / B | "
+        "test (10,000) |\n|---|---|---|---|\n"
+        + "\n".join(retest_rows(args.checkpoint, subnets, args.holdout, args.seed, retest)))
     speed = timed_search(args.checkpoint, args.trials, args.real, args.seed)
     body = (
         f"Supernet `{args.checkpoint}`; {len(subnets)} random subnets scored with inherited weights on its "
@@ -141,11 +226,12 @@ def main() -> int:
         f"(seed {args.seed}). Kendall τ between predicted and supernet accuracy on the held-out subnets, "
         "for each predictor fitted on the first N of the rest; `auto` chooses by cross-validated τ.\n\n"
         f"| fitted on | {' | '.join(MODELS)} | auto | MACs alone |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
-        + f"\n\nSearch: {args.trials} trials, NSGA-II, objectives accuracy (predictor) and CPU-table "
+        + retest_table + f"\n\nSearch: {args.trials} trials, NSGA-II, objectives accuracy (predictor) and CPU-table "
         f"latency; the first {args.real} scored by the supernet, then the predictor fitted (held-out τ "
         f"{speed['search_tau']:.3f}) and used for the other {speed['after_fit_trials']}: "
         f"{speed['after_fit_s']:.1f} s after the fit ({speed['ms_per_trial']:.1f} ms per trial, "
-        f"**{speed['per_1000_s']:.0f} s per 1,000 trials**); the whole run with its report {speed['wall_s']:.0f} s.")
+        f"**{speed['per_1000_s']:.0f} s per 1,000 trials**); the whole run with its report {speed['wall_s']:.0f} s."
+        + (f"\n\n{args.note}" if args.note else ""))
     print(body)
     if not args.no_write:
         write_section(args.section, f"Accuracy predictor: held-out Kendall τ and search speed ({name})", body)
