@@ -93,9 +93,13 @@ def retest_scores(checkpoint: str, archs: list[str], cache: Path) -> np.ndarray:
             writer = csv.writer(f)
             if new:
                 writer.writerow(["arch", "test_a", "test_b"])
+            resized: dict[int, torch.Tensor] = {}  # one resize per resolution, not per subnet
             for i, text in enumerate(todo):
-                model = scorer.model(text)
-                x = resize(scorer.x, scorer.arch(text).resolution)
+                arch = scorer.arch(text)
+                model = scorer.model(arch)
+                if arch.resolution not in resized:
+                    resized[arch.resolution] = resize(scorer.x, arch.resolution)
+                x = resized[arch.resolution]
                 a, b = (evaluate(model, x[part], scorer.y[part], 500, torch.device("cpu"))[1]
                         for part in (slice(None, half), slice(half, None)))
                 done[text] = (a, b)
@@ -105,12 +109,10 @@ def retest_scores(checkpoint: str, archs: list[str], cache: Path) -> np.ndarray:
     return np.array([done[a] for a in archs])
 
 
-def retest_rows(checkpoint: str, subnets: list[tuple[str, float]], holdout: float, seed: int,
-                cache: Path) -> list[str]:
+def retest_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray, all_macs: np.ndarray,
+                out: np.ndarray, keep: np.ndarray, seed: int, cache: Path) -> list[str]:
     """Table rows: tau of minival, of the predictor and of MACs against independent test-split scores."""
-    x, y, all_macs = features(checkpoint, subnets)
-    out, keep = _split(len(y), holdout, seed)
-    test = retest_scores(checkpoint, [subnets[i][0] for i in out], cache)
+    test = retest_scores(checkpoint, [archs[i] for i in out], cache)
     both = test.mean(axis=1)
     pred = fit_predictor(x[keep], y[keep], model="auto", holdout=0.2, seed=seed).predict(x[out])
     macs = all_macs[out]
@@ -151,10 +153,9 @@ def _split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return order[:n_out], order[n_out:]
 
 
-def rank_quality(checkpoint: str, subnets: list[tuple[str, float]], holdout: float, seed: int) -> list[str]:
+def rank_quality(x: np.ndarray, y: np.ndarray, macs: np.ndarray, out: np.ndarray, keep: np.ndarray,
+                 seed: int) -> list[str]:
     """Table rows: held-out Kendall tau of each predictor family by training-set size."""
-    x, y, macs = features(checkpoint, subnets)
-    out, keep = _split(len(y), holdout, seed)
     rows, macs_tau = [], tau(macs[out], y[out])
     for size in sorted({len(keep), *(s for s in (50, 100, 200) if s < len(keep))}):
         train = keep[:size]
@@ -210,7 +211,9 @@ def main() -> int:
     name = Path(args.checkpoint).name
     cache = HERE / "data" / "supernet" / f"predictor_scores_{name}.csv"
     subnets = scored_subnets(args.checkpoint, args.subnets, args.seed, cache)
-    rows = rank_quality(args.checkpoint, subnets, args.holdout, args.seed)
+    x, y, macs = features(args.checkpoint, subnets)  # loaded and encoded once for both tables
+    out, keep = _split(len(y), args.holdout, args.seed)
+    rows = rank_quality(x, y, macs, out, keep, args.seed)
     retest = HERE / "data" / "supernet" / f"predictor_retest_{name}.csv"
     retest_table = "" if not args.retest else (
         "\n\n**Against scores the supernet was not ranked on.** The held-out subnets scored again on "
@@ -218,7 +221,8 @@ def main() -> int:
         f"`{retest.relative_to(HERE.parent)}`): Kendall τ of each score against minival and "
         "against the test split.\n\n| score of the held-out subnets | minival | test half A / B | "
         "test (both halves) |\n|---|---|---|---|\n"
-        + "\n".join(retest_rows(args.checkpoint, subnets, args.holdout, args.seed, retest)))
+        + "\n".join(retest_rows(args.checkpoint, [a for a, _ in subnets], x, y, macs, out, keep,
+                                 args.seed, retest)))
     speed = timed_search(args.checkpoint, args.trials, args.real, args.seed)
     body = (
         f"Supernet `{args.checkpoint}`; {len(subnets)} random subnets scored with inherited weights on its "
