@@ -235,6 +235,18 @@ def test_example_configs_are_valid_against_the_shipped_tables(path: str) -> None
     assert problem.config.table_ids and all(t in problem.tables for t in problem.config.table_ids)
 
 
+@pytest.mark.parametrize("path", sorted(str(p) for p in (Path(__file__).parents[1] / "experiments")
+                                        .glob("supernet_*.yaml")))
+def test_shipped_supernet_recipes_are_valid(path: str) -> None:
+    from nas.space import get_space
+    from nas.supernet import SupernetConfig
+
+    config = SupernetConfig.load(path)
+    space = get_space(config.space)
+    assert config.dataset in ("digits", "fashion_mnist") and config.epochs >= 1
+    assert space.with_resolutions(list(config.resolutions)).name == space.name
+
+
 def test_python_quickstart_builds_the_yaml_quickstart() -> None:
     root = Path(__file__).parents[1] / "experiments"
     from_yaml, from_py = load_config(root / "quickstart.yaml"), load_config(root / "quickstart.py")
