@@ -10,6 +10,8 @@ Spearman of standalone training (the ceiling of any score).
 Quality: inherited accuracy of the largest and smallest subnets (test split) against the same
 nets trained standalone, with the fidelity recipe and with ``--quality-recipe`` (by default the
 supernet's own data budget: as many images and epochs as the supernet trained each subnet on).
+``--test-scores`` also scores each subnet's inherited weights on the test split: a diagnostic
+that says whether minival's noise or the supernet itself limits the ranking.
 Speed: one subnet scored (extraction, BN recalibration on 2,000 images, 5,000-image minival)
 against those forward passes alone, 2 threads, 32 px.
 
@@ -28,6 +30,7 @@ import argparse
 import csv
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
@@ -84,6 +87,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--fresh", action="store_true",
                     help="re-measure quality and speed even if the summary JSON has them")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for scoring subnets")
+    ap.add_argument("--test-scores", action="store_true",
+                    help="also score every subnet's inherited weights on the test split (cached in "
+                         "supernet_test_scores_<name>.csv): a diagnostic of how much minival's noise "
+                         "costs the ranking")
     ap.add_argument("--note", default="", help="a paragraph appended to the RESULTS.md section")
     ap.add_argument("--no-results", action="store_true", help="do not write RESULTS.md")
     return ap.parse_args()
@@ -202,6 +209,27 @@ def run_standalone(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     return rows
 
 
+def cached_rows(path: Path, columns: tuple[str, ...], archs: list[Arch],
+                row_of: Callable[[Arch], dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """arch text -> its row of the CSV at ``path``; archs not in it yet are scored by ``row_of``
+    and appended one by one (so an interrupted run resumes)."""
+    done = {r["arch"]: r for r in read_csv(path)}
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        if not done:
+            writer.writeheader()
+        for arch in archs:
+            if arch.text in done:
+                continue
+            row = row_of(arch)
+            writer.writerow(row)
+            fh.flush()
+            done[arch.text] = {k: str(v) for k, v in row.items()}
+            shown = {k: v for k, v in row.items() if k != "arch"}
+            print(f"scored {len(done)}/{len(archs)} into {path.name}: {shown}", flush=True)
+    return done
+
+
 # -- statistics ------------------------------------------------------------------------------
 def ranks(x: np.ndarray) -> np.ndarray:
     order = np.argsort(x, kind="stable")
@@ -285,26 +313,22 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     sn = scorer.supernet
     recipe = sn.recipe
     path = Path(args.scores or DATA_DIR / f"supernet_scores_{Path(args.checkpoint).name}.csv")
-    done = {r["arch"]: r for r in read_csv(path)}
     train, _ = load_data(args)
     xb, yb = train.x_train[:64], train.y_train[:64]
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=SCORE_COLUMNS)
-        if not done:
-            writer.writeheader()
-        for arch in archs:
-            if arch.text in done:
-                continue
-            s = scorer.score_timed(arch)
-            row = {"arch": arch.text, "macs": arch_cost(arch, space, classes=10, in_channels=1).macs,
-                   "inherited_minival": f"{s.accuracy:.4f}",
-                   "naswot": f"{naswot_score(arch, space, resize(xb, arch.resolution), yb):.3f}",
-                   "score_s": f"{s.seconds:.2f}"}
-            writer.writerow(row)
-            fh.flush()
-            done[arch.text] = {k: str(v) for k, v in row.items()}
-            print(f"scored {len(done)}/{len(archs)}: minival {s.accuracy:.4f} ({s.seconds:.1f} s)",
-                  flush=True)
+
+    def minival_row(arch: Arch) -> dict[str, Any]:
+        s = scorer.score_timed(arch)
+        return {"arch": arch.text, "macs": arch_cost(arch, space, classes=10, in_channels=1).macs,
+                "inherited_minival": f"{s.accuracy:.4f}",
+                "naswot": f"{naswot_score(arch, space, resize(xb, arch.resolution), yb):.3f}",
+                "score_s": f"{s.seconds:.2f}"}
+
+    done = cached_rows(path, SCORE_COLUMNS, archs, minival_row)
+    test_scorer = SubnetScorer(args.checkpoint, split="test", threads=args.threads)
+    on_test = (cached_rows(path.with_name(path.name.replace("supernet_scores_", "supernet_test_scores_")),
+                           ("arch", "inherited_test"), archs,
+                           lambda a: {"arch": a.text, "inherited_test": f"{test_scorer.score(a):.4f}"})
+               if args.test_scores else {})
 
     by_seed = seed_accuracies(rows)
     have = [a for a in archs if a.text in by_seed]
@@ -324,6 +348,9 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
                                              if len(have) > 3 else float("nan")),
         "spearman_seed_to_seed": spearman(s0, s1) if len(both) > 2 else float("nan"),
     }
+    if on_test and len(have) > 2:
+        fid["spearman_inherited_test"] = spearman(
+            [float(on_test[a.text]["inherited_test"]) for a in have], standalone)
 
     import json
 
@@ -332,12 +359,10 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     reuse = bool(old) and old.get("checkpoint_epochs") == sn.epochs_done and not args.fresh
     # Quality: the extremes on the test split, inherited against standalone.
     inherited_test = {q["net"]: q["inherited_test"] for q in old.get("quality", [])} if reuse else {}
-    test_scorer = (None if inherited_test
-                   else SubnetScorer(args.checkpoint, split="test", threads=args.threads))
     quality = []
     budget_seed = seed_accuracies(quality_rows)
     for name, arch in (("largest", sn.largest), ("smallest", sn.smallest)):
-        inh = inherited_test[name] if test_scorer is None else test_scorer.score(arch)
+        inh = inherited_test[name] if name in inherited_test else test_scorer.score(arch)
         entry: dict[str, Any] = {"net": name, "arch": arch.text, "inherited_test": inh}
         for key, table in (("standalone", by_seed), ("standalone_budget", budget_seed)):
             alone = table.get(arch.text, {})
@@ -398,6 +423,8 @@ def report(result: dict[str, Any], args: argparse.Namespace, pick: list[Arch]) -
         "| score | Spearman |",
         "| --- | --- |",
         f"| supernet-inherited minival accuracy | {fid['spearman_inherited']:.3f} |",
+        *([f"| the same inherited weights on the test split (diagnostic: minival's noise) | "
+           f"{fid['spearman_inherited_test']:.3f} |"] if "spearman_inherited_test" in fid else []),
         f"| MACs | {fid['spearman_macs']:.3f} |",
         f"| NASWOT | {fid['spearman_naswot']:.3f} |",
         f"| inherited accuracy, partial (after log-MACs, rank-based) | "
