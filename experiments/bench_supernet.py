@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -324,10 +325,14 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
                 "score_s": f"{s.seconds:.2f}"}
 
     done = cached_rows(path, SCORE_COLUMNS, archs, minival_row)
-    test_scorer = SubnetScorer(args.checkpoint, split="test", threads=args.threads)
+
+    @functools.cache
+    def test_scorer() -> Any:  # loads the supernet and the test split again: only when needed
+        return SubnetScorer(args.checkpoint, split="test", threads=args.threads)
+
     on_test = (cached_rows(path.with_name(path.name.replace("supernet_scores_", "supernet_test_scores_")),
                            ("arch", "inherited_test"), archs,
-                           lambda a: {"arch": a.text, "inherited_test": f"{test_scorer.score(a):.4f}"})
+                           lambda a: {"arch": a.text, "inherited_test": f"{test_scorer().score(a):.4f}"})
                if args.test_scores else {})
 
     by_seed = seed_accuracies(rows)
@@ -362,7 +367,7 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
     quality = []
     budget_seed = seed_accuracies(quality_rows)
     for name, arch in (("largest", sn.largest), ("smallest", sn.smallest)):
-        inh = inherited_test[name] if name in inherited_test else test_scorer.score(arch)
+        inh = inherited_test[name] if name in inherited_test else test_scorer().score(arch)
         entry: dict[str, Any] = {"net": name, "arch": arch.text, "inherited_test": inh}
         for key, table in (("standalone", by_seed), ("standalone_budget", budget_seed)):
             alone = table.get(arch.text, {})
