@@ -1,18 +1,21 @@
 """Write one benchmark's section of experiments/RESULTS.md, with the machine it ran on.
 
 Each script owns the text between ``<!-- BEGIN name -->`` and ``<!-- END name -->``; rerunning
-it replaces only that section.
+it replaces only that section. Also here: :func:`cached_rows`, the resumable per-item CSV that
+keeps what a benchmark scored so a rerun (or a run after a crash) scores only what is missing.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as _dt
 import os
 import platform
 import re
 import shlex
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -83,3 +86,37 @@ def replace_section(name: str, block: str) -> None:
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of the CSV at ``path``; none if it does not exist yet."""
+    if not path.is_file():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def cached_rows(path: Path, columns: Sequence[str], keys: Sequence[str],
+                row_of: Callable[[str], Mapping[str, object]]) -> dict[str, dict[str, str]]:
+    """key -> its row of the CSV at ``path`` (keyed by its first column, ``columns[0]``). Keys
+    not in it yet are scored by ``row_of`` and appended one by one, flushed, so an interrupted
+    run resumes where it stopped. Values come back as the CSV's strings."""
+    key = columns[0]
+    done = {r[key]: r for r in read_csv(path)}
+    todo = [k for k in keys if k not in done]
+    if not todo:
+        return done
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.is_file() or path.stat().st_size == 0
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns))
+        if new:
+            writer.writeheader()
+        for i, k in enumerate(todo):
+            row = {**row_of(k), key: k}
+            writer.writerow(row)
+            fh.flush()
+            done[k] = {c: str(v) for c, v in row.items()}
+            shown = {c: v for c, v in row.items() if c != key}
+            print(f"scored {i + 1}/{len(todo)} into {path.name}: {shown}", flush=True)
+    return done

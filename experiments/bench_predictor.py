@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import argparse
-import csv
+import functools
 import sys
 import tempfile
 import time
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_section
+from _results import cached_rows, write_section
 
 from nas.cost import arch_cost
 from nas.evaluators import encode, fit_predictor
@@ -42,10 +42,6 @@ HERE = Path(__file__).resolve().parent
 
 def scored_subnets(checkpoint: str, n: int, seed: int, cache: Path) -> list[tuple[str, float]]:
     """``n`` distinct random subnets with their minival accuracy, scoring only those not cached."""
-    done: dict[str, float] = {}
-    if cache.is_file():
-        with cache.open() as f:
-            done = {row["arch"]: float(row["accuracy"]) for row in csv.DictReader(f)}
     scorer = SubnetScorer(checkpoint)
     rng = np.random.default_rng(seed)
     archs: list[str] = []
@@ -55,21 +51,13 @@ def scored_subnets(checkpoint: str, n: int, seed: int, cache: Path) -> list[tupl
         text = scorer.space.sample(rng).text
         if text not in archs:
             archs.append(text)
-    new = not cache.is_file()
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with cache.open("a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(["arch", "accuracy", "seconds"])
-        for i, text in enumerate(archs):
-            if text in done:
-                continue
-            s = scorer.score_timed(text)
-            writer.writerow([text, s.accuracy, round(s.seconds, 3)])
-            f.flush()
-            done[text] = s.accuracy
-            print(f"{i + 1}/{n} {s.accuracy:.4f} {s.seconds:.1f}s", flush=True)
-    return [(a, done[a]) for a in archs]
+
+    def row(text: str) -> dict[str, float]:
+        s = scorer.score_timed(text)
+        return {"accuracy": s.accuracy, "seconds": round(s.seconds, 3)}
+
+    done = cached_rows(cache, ("arch", "accuracy", "seconds"), archs, row)
+    return [(a, float(done[a]["accuracy"])) for a in archs]
 
 
 def retest_scores(checkpoint: str, archs: list[str], cache: Path) -> np.ndarray:
@@ -78,35 +66,25 @@ def retest_scores(checkpoint: str, archs: list[str], cache: Path) -> np.ndarray:
 
     from nas.data import resize
     from nas.recipe import evaluate
-    from nas.supernet import SubnetScorer
 
-    done: dict[str, tuple[float, float]] = {}
-    if cache.is_file():
-        with cache.open() as f:
-            done = {r["arch"]: (float(r["test_a"]), float(r["test_b"])) for r in csv.DictReader(f)}
-    todo = [a for a in archs if a not in done]
-    if todo:
-        scorer = SubnetScorer(checkpoint, split="test")
-        half = len(scorer.y) // 2
-        new = not cache.is_file()
-        with cache.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(["arch", "test_a", "test_b"])
-            resized: dict[int, torch.Tensor] = {}  # one resize per resolution, not per subnet
-            for i, text in enumerate(todo):
-                arch = scorer.arch(text)
-                model = scorer.model(arch)
-                if arch.resolution not in resized:
-                    resized[arch.resolution] = resize(scorer.x, arch.resolution)
-                x = resized[arch.resolution]
-                a, b = (evaluate(model, x[part], scorer.y[part], 500, torch.device("cpu"))[1]
-                        for part in (slice(None, half), slice(half, None)))
-                done[text] = (a, b)
-                writer.writerow([text, *done[text]])
-                f.flush()
-                print(f"retest {i + 1}/{len(todo)} {done[text][0]:.4f} {done[text][1]:.4f}", flush=True)
-    return np.array([done[a] for a in archs])
+    @functools.cache
+    def scorer() -> SubnetScorer:  # loads the supernet and the test split: only when needed
+        return SubnetScorer(checkpoint, split="test")
+
+    @functools.cache
+    def resized(resolution: int) -> torch.Tensor:  # one resize per resolution, not per subnet
+        return resize(scorer().x, resolution)
+
+    def row(text: str) -> dict[str, float]:
+        arch = scorer().arch(text)
+        model, x, y = scorer().model(arch), resized(arch.resolution), scorer().y
+        half = len(y) // 2
+        a, b = (evaluate(model, x[part], y[part], 500, torch.device("cpu"))[1]
+                for part in (slice(None, half), slice(half, None)))
+        return {"test_a": a, "test_b": b}
+
+    done = cached_rows(cache, ("arch", "test_a", "test_b"), archs, row)
+    return np.array([[float(done[a]["test_a"]), float(done[a]["test_b"])] for a in archs])
 
 
 def retest_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray, all_macs: np.ndarray,

@@ -30,8 +30,8 @@ import argparse
 import csv
 import functools
 import os
+import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +39,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import cached_rows, read_csv, write_section
 
 from nas.arch import Arch
 from nas.cost import arch_cost
@@ -164,13 +167,6 @@ def _standalone(arch_text: str, seed: int, recipe: dict[str, float]) -> tuple[st
     return arch_text, seed, float(result.accuracy or 0.0), time.perf_counter() - t0
 
 
-def read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with path.open() as fh:
-        return list(csv.DictReader(fh))
-
-
 def standalone_rows(path: Path, recipe: str) -> list[dict[str, str]]:
     """The runs in ``path`` trained with ``recipe`` (the CSV keeps every recipe's runs)."""
     return [r for r in read_csv(path) if r["recipe"] == recipe]
@@ -208,27 +204,6 @@ def run_standalone(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
             print(f"[{k}/{len(todo)}] seed {seed} acc {acc:.4f} {secs:.0f}s MACs {macs / 1e6:.2f}M",
                   flush=True)
     return rows
-
-
-def cached_rows(path: Path, columns: tuple[str, ...], archs: list[Arch],
-                row_of: Callable[[Arch], dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """arch text -> its row of the CSV at ``path``; archs not in it yet are scored by ``row_of``
-    and appended one by one (so an interrupted run resumes)."""
-    done = {r["arch"]: r for r in read_csv(path)}
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        if not done:
-            writer.writeheader()
-        for arch in archs:
-            if arch.text in done:
-                continue
-            row = row_of(arch)
-            writer.writerow(row)
-            fh.flush()
-            done[arch.text] = {k: str(v) for k, v in row.items()}
-            shown = {k: v for k, v in row.items() if k != "arch"}
-            print(f"scored {len(done)}/{len(archs)} into {path.name}: {shown}", flush=True)
-    return done
 
 
 # -- statistics ------------------------------------------------------------------------------
@@ -306,8 +281,6 @@ def seed_accuracies(rows: list[dict[str, str]]) -> dict[str, dict[int, float]]:
 
 def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpace,
                    rows: list[dict[str, str]], quality_rows: list[dict[str, str]]) -> None:
-    from _results import write_section
-
     from nas.supernet import SubnetScorer, build_supernet
 
     scorer = SubnetScorer(args.checkpoint, split="minival", threads=args.threads)
@@ -319,20 +292,21 @@ def supernet_phase(args: argparse.Namespace, archs: list[Arch], space: SearchSpa
 
     def minival_row(arch: Arch) -> dict[str, Any]:
         s = scorer.score_timed(arch)
-        return {"arch": arch.text, "macs": arch_cost(arch, space, classes=10, in_channels=1).macs,
+        return {"macs": arch_cost(arch, space, classes=10, in_channels=1).macs,
                 "inherited_minival": f"{s.accuracy:.4f}",
                 "naswot": f"{naswot_score(arch, space, resize(xb, arch.resolution), yb):.3f}",
                 "score_s": f"{s.seconds:.2f}"}
 
-    done = cached_rows(path, SCORE_COLUMNS, archs, minival_row)
+    by_text = {a.text: a for a in archs}
+    done = cached_rows(path, SCORE_COLUMNS, list(by_text), lambda t: minival_row(by_text[t]))
 
     @functools.cache
     def test_scorer() -> Any:  # loads the supernet and the test split again: only when needed
         return SubnetScorer(args.checkpoint, split="test", threads=args.threads)
 
     on_test = (cached_rows(path.with_name(path.name.replace("supernet_scores_", "supernet_test_scores_")),
-                           ("arch", "inherited_test"), archs,
-                           lambda a: {"arch": a.text, "inherited_test": f"{test_scorer().score(a):.4f}"})
+                           ("arch", "inherited_test"), list(by_text),
+                           lambda t: {"inherited_test": f"{test_scorer().score(by_text[t]):.4f}"})
                if args.test_scores else {})
 
     by_seed = seed_accuracies(rows)

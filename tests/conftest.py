@@ -47,12 +47,23 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield make_env(root)
 
 
-@pytest.fixture(scope="session")
-def latency_accuracy_bench() -> ModuleType:
-    """``experiments/bench_latency_accuracy.py`` as a module (the benchmark's scoring, tested)."""
+def experiments_module(name: str) -> ModuleType:
+    """``experiments/<name>.py`` as a module (the scripts import their siblings by bare name)."""
     experiments = str(Path(__file__).resolve().parents[1] / "experiments")
     sys.path.insert(0, experiments)
     try:
-        return importlib.import_module("bench_latency_accuracy")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(experiments)
+
+
+@pytest.fixture(scope="session")
+def latency_accuracy_bench() -> ModuleType:
+    """``experiments/bench_latency_accuracy.py`` as a module (the benchmark's scoring, tested)."""
+    return experiments_module("bench_latency_accuracy")
+
+
+@pytest.fixture(scope="session")
+def results_module() -> ModuleType:
+    """``experiments/_results.py``: the benchmarks' RESULTS.md writer and score caches."""
+    return experiments_module("_results")
