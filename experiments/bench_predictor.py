@@ -10,7 +10,10 @@
    how well one such score ranks subnets against another bounds what any predictor of minival
    accuracy can reach, and the predictor's tau against the test split says whether it ranks as
    well as a supernet score does.
-4. Times a ``--trials``-trial search whose evaluator is the predictor (the supernet scores the
+4. With ``--pooled``, scores every subnet on the test split (cached) and fits the predictor on
+   pooled scores as well (minival and both test halves averaged: three times minival's images),
+   to separate what minival's noise costs a predictor from what the predictor itself misses.
+5. Times a ``--trials``-trial search whose evaluator is the predictor (the supernet scores the
    first round of ``--real`` trials, then the predictor the rest): the seconds after the predictor
    was fitted, per trial and for the whole budget.
 
@@ -111,6 +114,35 @@ def retest_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray,
     ]
 
 
+def _ceiling(r: float, k: float) -> float:
+    """Kendall tau a perfect predictor reaches against a score on ``k`` times the images of one
+    whose two independent halves correlate by Pearson ``r`` (Spearman-Brown, normal errors)."""
+    rel = k * r / (1 + (k - 1) * r)
+    return float(2 / np.pi * np.arcsin(np.sqrt(max(rel, 0.0))))
+
+
+def pooled_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray, out: np.ndarray,
+                keep: np.ndarray, seed: int, cache: Path) -> list[str]:
+    """Table rows: the predictor fitted on minival scores against one fitted on pooled scores
+    (minival and both test halves averaged: three times minival's images), each ranked against
+    the held-out subnets' minival, test and pooled scores, by training-set size."""
+    test = retest_scores(checkpoint, archs, cache)  # every subnet, not only the held-out ones
+    pooled = (y + test[:, 0] + test[:, 1]) / 3
+    held = {"minival": y[out], "test": test[out].mean(axis=1), "pooled": pooled[out]}
+    rows = []
+    for target, name in ((y, "minival"), (pooled, "pooled")):
+        for size in sorted({len(keep), *(s for s in (100, 200) if s < len(keep))}):
+            train = keep[:size]
+            fitted = fit_predictor(x[train], target[train], model="auto", holdout=0.2, seed=seed)
+            pred = fitted.predict(x[out])
+            cells = " | ".join(f"{tau(pred, h):.3f}" for h in held.values())
+            rows.append(f"| {name}, {size} subnets ({fitted.name}) | {cells} |")
+    r = float(np.corrcoef(test[:, 0], test[:, 1])[0, 1])
+    rows.append(f"| a perfect predictor, about | {_ceiling(r, 1):.2f} | {_ceiling(r, 2):.2f} | "
+                f"{_ceiling(r, 3):.2f} |")
+    return [*rows, "", f"Pearson r between the two test halves over all {len(y)} subnets: {r:.3f}."]
+
+
 def features(checkpoint: str, subnets: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The predictor's encoding, the minival accuracy and the MACs of each scored subnet."""
     from nas.arch import Arch
@@ -182,6 +214,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--retest", action="store_true",
                     help="also score the held-out subnets on the test split (the ceiling; cached)")
+    ap.add_argument("--pooled", action="store_true",
+                    help="also score every subnet on the test split and fit the predictor on pooled "
+                         "minival+test scores (three times minival's images; cached)")
     ap.add_argument("--note", default="", help="a paragraph appended to the RESULTS.md section")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--section", default="predictor", help="RESULTS.md section to write")
@@ -201,6 +236,15 @@ def main() -> int:
         "test (both halves) |\n|---|---|---|---|\n"
         + "\n".join(retest_rows(args.checkpoint, [a for a, _ in subnets], x, y, macs, out, keep,
                                  args.seed, retest)))
+    pooled_table = "" if not args.pooled else (
+        "\n\n**Fitted on less noisy scores.** Every subnet scored on the test split as well, and its "
+        "pooled score the mean of minival and the two test halves (three times minival's images). "
+        "Kendall τ on the held-out subnets of the predictor (`auto`) fitted on the kept subnets' "
+        "minival scores or on their pooled scores, against the held-out subnets' minival, test and "
+        "pooled scores.\n\n| fitted on | held-out minival | held-out test | held-out pooled |\n"
+        "|---|---|---|---|\n"
+        + "\n".join(pooled_rows(args.checkpoint, [a for a, _ in subnets], x, y, out, keep, args.seed,
+                                 retest)))
     speed = timed_search(args.checkpoint, args.trials, args.real, args.seed)
     body = (
         f"Supernet `{args.checkpoint}`; {len(subnets)} random subnets scored with inherited weights on its "
@@ -208,7 +252,8 @@ def main() -> int:
         f"(seed {args.seed}). Kendall τ between predicted and supernet accuracy on the held-out subnets, "
         "for each predictor fitted on the first N of the rest; `auto` chooses by cross-validated τ.\n\n"
         f"| fitted on | {' | '.join(MODELS)} | auto | MACs alone |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
-        + retest_table + f"\n\nSearch: {args.trials} trials, NSGA-II, objectives accuracy (predictor) and CPU-table "
+        + retest_table + pooled_table
+        + f"\n\nSearch: {args.trials} trials, NSGA-II, objectives accuracy (predictor) and CPU-table "
         f"latency; the first {args.real} scored by the supernet, then the predictor fitted (held-out τ "
         f"{speed['search_tau']:.3f}) and used for the other {speed['after_fit_trials']}: "
         f"{speed['after_fit_s']:.1f} s after the fit ({speed['ms_per_trial']:.1f} ms per trial, "
