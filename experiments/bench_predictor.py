@@ -121,22 +121,32 @@ def _ceiling(r: float, k: float) -> float:
     return float(2 / np.pi * np.arcsin(np.sqrt(max(rel, 0.0))))
 
 
-def pooled_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray, out: np.ndarray,
-                keep: np.ndarray, seed: int, cache: Path) -> list[str]:
+def pooled_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray, holdout: float,
+                seeds: list[int], cache: Path) -> list[str]:
     """Table rows: the predictor fitted on minival scores against one fitted on pooled scores
     (minival and both test halves averaged: three times minival's images), each ranked against
-    the held-out subnets' minival, test and pooled scores, by training-set size."""
+    the held-out subnets' minival, test and pooled scores, by training-set size; the mean over
+    one held-out split per seed (with its standard error when there are several)."""
     test = retest_scores(checkpoint, archs, cache)  # every subnet, not only the held-out ones
     pooled = (y + test[:, 0] + test[:, 1]) / 3
-    held = {"minival": y[out], "test": test[out].mean(axis=1), "pooled": pooled[out]}
-    rows = []
-    for target, name in ((y, "minival"), (pooled, "pooled")):
-        for size in sorted({len(keep), *(s for s in (100, 200) if s < len(keep))}):
-            train = keep[:size]
-            fitted = fit_predictor(x[train], target[train], model="auto", holdout=0.2, seed=seed)
-            pred = fitted.predict(x[out])
-            cells = " | ".join(f"{tau(pred, h):.3f}" for h in held.values())
-            rows.append(f"| {name}, {size} subnets ({fitted.name}) | {cells} |")
+    cells: dict[tuple[str, int], list[list[float]]] = {}
+    for seed in seeds:
+        out, keep = _split(len(y), holdout, seed)
+        held = (y[out], test[out].mean(axis=1), pooled[out])
+        for target, name in ((y, "minival"), (pooled, "pooled")):
+            for size in sorted({len(keep), *(s for s in (100, 200) if s < len(keep))}):
+                train = keep[:size]
+                fitted = fit_predictor(x[train], target[train], model="auto", holdout=0.2, seed=seed)
+                pred = fitted.predict(x[out])
+                cells.setdefault((name, size), []).append([tau(pred, h) for h in held])
+
+    def show(values: list[float]) -> str:
+        if len(values) == 1:
+            return f"{values[0]:.3f}"
+        return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) / np.sqrt(len(values)):.3f}"
+
+    rows = [f"| {name}, {size} subnets | " + " | ".join(show(list(col)) for col in zip(*v, strict=True)) + " |"
+            for (name, size), v in cells.items()]
     r = float(np.corrcoef(test[:, 0], test[:, 1])[0, 1])
     rows.append(f"| a perfect predictor, about | {_ceiling(r, 1):.2f} | {_ceiling(r, 2):.2f} | "
                 f"{_ceiling(r, 3):.2f} |")
@@ -217,6 +227,8 @@ def main() -> int:
     ap.add_argument("--pooled", action="store_true",
                     help="also score every subnet on the test split and fit the predictor on pooled "
                          "minival+test scores (three times minival's images; cached)")
+    ap.add_argument("--splits", type=int, default=1,
+                    help="--pooled: average over this many held-out splits (seeds --seed, --seed+1, ...)")
     ap.add_argument("--note", default="", help="a paragraph appended to the RESULTS.md section")
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--section", default="predictor", help="RESULTS.md section to write")
@@ -241,10 +253,11 @@ def main() -> int:
         "pooled score the mean of minival and the two test halves (three times minival's images). "
         "Kendall τ on the held-out subnets of the predictor (`auto`) fitted on the kept subnets' "
         "minival scores or on their pooled scores, against the held-out subnets' minival, test and "
-        "pooled scores.\n\n| fitted on | held-out minival | held-out test | held-out pooled |\n"
-        "|---|---|---|---|\n"
-        + "\n".join(pooled_rows(args.checkpoint, [a for a, _ in subnets], x, y, out, keep, args.seed,
-                                 retest)))
+        f"pooled scores; mean over {args.splits} held-out split(s) (seeds {args.seed} to "
+        f"{args.seed + args.splits - 1}; ± the standard error).\n\n"
+        "| fitted on | held-out minival | held-out test | held-out pooled |\n|---|---|---|---|\n"
+        + "\n".join(pooled_rows(args.checkpoint, [a for a, _ in subnets], x, y, args.holdout,
+                                 list(range(args.seed, args.seed + args.splits)), retest)))
     speed = timed_search(args.checkpoint, args.trials, args.real, args.seed)
     body = (
         f"Supernet `{args.checkpoint}`; {len(subnets)} random subnets scored with inherited weights on its "
