@@ -98,7 +98,7 @@ def retest_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray,
     pred = fit_predictor(x[keep], y[keep], model="auto", holdout=0.2, seed=seed).predict(x[out])
     macs = all_macs[out]
     r = np.corrcoef(test[:, 0], test[:, 1])[0, 1]
-    ceiling = 2 / np.pi * np.arcsin(np.sqrt(max(r, 0.0)))
+    ceiling = _ceiling(r, 1)
     return [
         f"| minival (the supernet score) | 1 | {tau(y[out], test[:, 0]):.3f} / "
         f"{tau(y[out], test[:, 1]):.3f} | {tau(y[out], both):.3f} |",
@@ -134,7 +134,7 @@ def pooled_rows(checkpoint: str, archs: list[str], x: np.ndarray, y: np.ndarray,
         out, keep = _split(len(y), holdout, seed)
         held = (y[out], test[out].mean(axis=1), pooled[out])
         for target, name in ((y, "minival"), (pooled, "pooled")):
-            for size in sorted({len(keep), *(s for s in (100, 200) if s < len(keep))}):
+            for size in _sizes(len(keep), (100, 200)):
                 train = keep[:size]
                 fitted = fit_predictor(x[train], target[train], model="auto", holdout=0.2, seed=seed)
                 pred = fitted.predict(x[out])
@@ -166,6 +166,11 @@ def features(checkpoint: str, subnets: list[tuple[str, float]]) -> tuple[np.ndar
     return x, np.array([acc for _, acc in subnets]), macs
 
 
+def _sizes(n: int, steps: tuple[int, ...]) -> list[int]:
+    """The training-set sizes a table reports: each step below ``n``, then ``n`` itself."""
+    return sorted({n, *(s for s in steps if s < n)})
+
+
 def _split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (held out, kept) of ``n`` scored subnets."""
     order = np.random.default_rng(seed).permutation(n)
@@ -177,7 +182,7 @@ def rank_quality(x: np.ndarray, y: np.ndarray, macs: np.ndarray, out: np.ndarray
                  seed: int) -> list[str]:
     """Table rows: held-out Kendall tau of each predictor family by training-set size."""
     rows, macs_tau = [], tau(macs[out], y[out])
-    for size in sorted({len(keep), *(s for s in (50, 100, 200) if s < len(keep))}):
+    for size in _sizes(len(keep), (50, 100, 200)):
         train = keep[:size]
         cells = []
         for model in MODELS:
